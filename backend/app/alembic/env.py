@@ -1,0 +1,62 @@
+"""Alembic environment: URL from the settings (or the caller), metadata from app.models."""
+
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import Connection
+from sqlmodel import SQLModel
+
+from app import models  # noqa: F401  (registers every table on the metadata)
+from app.core.config import get_settings
+from app.core.db import create_db_engine
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = SQLModel.metadata
+
+
+def database_url() -> str:
+    url = config.attributes.get("database_url")
+    return str(url) if url else get_settings().SQLALCHEMY_DATABASE_URI
+
+
+def configure(connection: Connection | None = None, url: str | None = None) -> None:
+    context.configure(
+        connection=connection,
+        url=url,
+        target_metadata=target_metadata,
+        compare_type=True,
+        render_as_batch=True,
+        literal_binds=connection is None,
+    )
+
+
+def run_migrations_offline() -> None:
+    configure(url=database_url())
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        configure(connection=connection)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_db_engine(database_url())
+    try:
+        with engine.connect() as conn:
+            configure(connection=conn)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

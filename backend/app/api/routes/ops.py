@@ -1,0 +1,51 @@
+"""Operational endpoints at the root, outside the versioned API."""
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import crud
+from app.api.deps import SessionDep
+from app.core.migrations import head_revision
+from app.models import DbHealth, StatusResponse
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/ping")
+def ping() -> StatusResponse:
+    return StatusResponse(status="ok")
+
+
+@router.get("/health")
+def health() -> StatusResponse:
+    """Liveness: the process answers. Touches no database."""
+    return StatusResponse(status="ok")
+
+
+@router.get(
+    "/db-health",
+    response_model=DbHealth,
+    responses={503: {"model": DbHealth, "description": "Database unreachable or behind head"}},
+)
+def db_health(session: SessionDep) -> JSONResponse:
+    """Readiness: the database answers and its schema is at the migrations' head."""
+    head = head_revision()
+    try:
+        current = crud.get_schema_revision(session=session)
+    except SQLAlchemyError:
+        body = DbHealth(
+            status="unreachable",
+            current_revision=None,
+            head_revision=head,
+            up_to_date=False,
+        )
+        return JSONResponse(body.model_dump(), status_code=503)
+    up_to_date = current == head
+    body = DbHealth(
+        status="ok" if up_to_date else "behind",
+        current_revision=current,
+        head_revision=head,
+        up_to_date=up_to_date,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if up_to_date else 503)

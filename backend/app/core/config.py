@@ -1,0 +1,152 @@
+"""Settings, read from the environment and the repository's root `.env`."""
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AnyUrl,
+    BeforeValidator,
+    EmailStr,
+    ValidationError,
+    computed_field,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+BACKEND_DIR = Path(__file__).resolve().parents[2]
+ROOT_ENV_FILE = BACKEND_DIR.parent / ".env"
+DEFAULT_SQLITE_PATH = BACKEND_DIR / "incident_desk.sqlite3"
+PLACEHOLDER_SECRET = "changethis"
+
+logger = logging.getLogger("app.config")
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unusable; the message is one line meant for an operator."""
+
+
+def parse_cors(value: Any) -> list[str] | str:
+    if isinstance(value, str) and not value.startswith("["):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list | str):
+        return value
+    raise ValueError(value)
+
+
+def normalise_database_url(raw: str) -> str:
+    """Return a SQLAlchemy URL; `postgres://` and `postgresql://` use the psycopg 3 driver."""
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError:
+        raise ValueError("not a database URL (expected e.g. postgresql://user:pass@host/db)")
+    backend = url.get_backend_name()
+    if backend in ("postgres", "postgresql"):
+        if not url.host and not url.query.get("host"):
+            raise ValueError("a PostgreSQL URL needs a host")
+        if not url.database:
+            raise ValueError("a PostgreSQL URL needs a database name")
+        url = url.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise ValueError(f"unsupported database '{backend}' (use postgresql:// or sqlite://)")
+    return url.render_as_string(hide_password=False)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=ROOT_ENV_FILE,
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+
+    PROJECT_NAME: str = "Incident Desk"
+    API_V1_STR: str = "/api/v1"
+    ENVIRONMENT: Literal["local", "staging", "production"] = "local"
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    SECRET_KEY: str = PLACEHOLDER_SECRET
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = 60 * 8
+
+    FIRST_SUPERUSER: EmailStr = "admin@example.com"
+    FIRST_SUPERUSER_PASSWORD: str = PLACEHOLDER_SECRET
+
+    BACKEND_CORS_ORIGINS: Annotated[list[AnyUrl] | str, NoDecode, BeforeValidator(parse_cors)] = []
+    FRONTEND_HOST: str = "http://localhost:5173"
+
+    # Empty means: build it from POSTGRES_* when POSTGRES_SERVER is set, else embedded SQLite.
+    DATABASE_URL: str = ""
+    POSTGRES_SERVER: str = ""
+    POSTGRES_PORT: int = 5432
+    POSTGRES_USER: str = "postgres"
+    POSTGRES_PASSWORD: str = ""
+    POSTGRES_DB: str = "app"
+    DB_CONNECT_TIMEOUT_SECONDS: int = 2
+    DB_POOL_SIZE: int = 10
+    DB_WAIT_SECONDS: int = 60
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        return normalise_database_url(value) if value else value
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def all_cors_origins(self) -> list[str]:
+        origins = [str(origin).rstrip("/") for origin in self.BACKEND_CORS_ORIGINS]
+        return [*origins, self.FRONTEND_HOST.rstrip("/")]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def SQLALCHEMY_DATABASE_URI(self) -> str:
+        if self.DATABASE_URL:
+            return self.DATABASE_URL
+        if self.POSTGRES_SERVER:
+            url = URL.create(
+                "postgresql+psycopg",
+                username=self.POSTGRES_USER,
+                password=self.POSTGRES_PASSWORD or None,
+                host=self.POSTGRES_SERVER,
+                port=self.POSTGRES_PORT,
+                database=self.POSTGRES_DB,
+            )
+            return url.render_as_string(hide_password=False)
+        return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+    def _check_placeholder(self, name: str, value: str) -> None:
+        if value != PLACEHOLDER_SECRET:
+            return
+        message = f'{name} is "{PLACEHOLDER_SECRET}"; set a real value in .env or the environment'
+        if self.ENVIRONMENT == "local":
+            logger.warning("%s before deploying.", message)
+        else:
+            raise ValueError(f"{message} (ENVIRONMENT={self.ENVIRONMENT})")
+
+    @model_validator(mode="after")
+    def _enforce_secrets(self) -> Self:
+        self._check_placeholder("SECRET_KEY", self.SECRET_KEY)
+        self._check_placeholder("FIRST_SUPERUSER_PASSWORD", self.FIRST_SUPERUSER_PASSWORD)
+        if self.POSTGRES_SERVER and not self.DATABASE_URL:
+            self._check_placeholder("POSTGRES_PASSWORD", self.POSTGRES_PASSWORD)
+        return self
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        where = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; raises ConfigError with a one-line message when invalid."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {describe_validation_error(exc)}") from None

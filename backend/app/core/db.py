@@ -1,0 +1,73 @@
+"""Engines and sessions for the API, the CLI, Alembic and the tests.
+
+Nothing connects at import time: `get_engine()` builds the process-wide engine on first use from
+the settings, and `use_engine()` swaps it (the tests point it at their own database).
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from app.core.config import get_settings
+
+_engine: Engine | None = None
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Foreign keys on, and transactions that SQLAlchemy controls (so SAVEPOINT works)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def create_db_engine(url: str, **overrides: Any) -> Engine:
+    """An engine for `url` with the project's settings for its backend."""
+    settings = get_settings()
+    backend = make_url(url).get_backend_name()
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if backend == "sqlite":
+        options["connect_args"] = {"check_same_thread": False, "timeout": 15}
+    else:
+        options["connect_args"] = {"connect_timeout": settings.DB_CONNECT_TIMEOUT_SECONDS}
+        options["pool_size"] = settings.DB_POOL_SIZE
+        options["max_overflow"] = settings.DB_POOL_SIZE
+        options["pool_timeout"] = settings.DB_CONNECT_TIMEOUT_SECONDS
+    options.update(overrides)
+    engine = create_engine(url, **options)
+    if backend == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def get_engine() -> Engine:
+    """The process-wide engine, built on first use from DATABASE_URL."""
+    global _engine
+    if _engine is None:
+        _engine = create_db_engine(get_settings().SQLALCHEMY_DATABASE_URI)
+    return _engine
+
+
+def use_engine(engine: Engine | None) -> Engine | None:
+    """Replace the process-wide engine (None: build again from settings); returns the old one."""
+    global _engine
+    previous, _engine = _engine, engine
+    return previous
+
+
+def get_session() -> Iterator[Session]:
+    """One session per request or command; closed (and rolled back if uncommitted) at the end."""
+    with Session(get_engine()) as session:
+        yield session

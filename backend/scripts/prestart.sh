@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Before the API starts (the compose `prestart` service, and scripts/dev.sh on the host):
+# wait for the database, migrate it to head, create the first admin.
+set -euo pipefail
+db wait --timeout "${DB_WAIT_SECONDS:-60}"
+db upgrade

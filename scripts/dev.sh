@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Serve Incident Desk on the embedded SQLite database with live reload: http://127.0.0.1:8000/docs
+# Installs (once), migrates, creates the first admin, then serves. Needs only Python 3.11+.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$root/scripts/bootstrap.sh"
+export PATH="$root/backend/.venv/bin:$PATH"
+cd "$root/backend"
+bash scripts/prestart.sh
+exec fastapi dev app/main.py --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" "$@"
