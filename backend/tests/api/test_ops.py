@@ -1,0 +1,89 @@
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from app.core import db, migrations
+from app.main import app
+from tests.databases import scratch_database
+
+
+def test_ping(client: TestClient) -> None:
+    response = client.get("/ping")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_health_needs_no_database(client: TestClient) -> None:
+    def no_database() -> Iterator[Session]:
+        raise AssertionError("/health must not open a session")
+        yield  # pragma: no cover
+
+    app.dependency_overrides[db.get_session] = no_database
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_db_health_at_head(client: TestClient) -> None:
+    response = client.get("/db-health")
+    head = migrations.head_revision()
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "current_revision": head,
+        "head_revision": head,
+        "up_to_date": True,
+    }
+
+
+@pytest.fixture
+def client_on(client: TestClient) -> Iterator[object]:
+    """Point the API's session at another database."""
+    engines = []
+
+    def use(url: str) -> None:
+        engine = db.create_db_engine(url)
+        engines.append(engine)
+
+        def other_session() -> Iterator[Session]:
+            with Session(engine) as s:
+                yield s
+
+        app.dependency_overrides[db.get_session] = other_session
+
+    yield use
+    for engine in engines:
+        engine.dispose()
+
+
+def test_db_health_unreachable_is_503(client: TestClient, client_on) -> None:  # type: ignore[no-untyped-def]
+    client_on("postgresql+psycopg://nobody@127.0.0.1:9/nowhere")
+    response = client.get("/db-health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unreachable"
+    assert body["up_to_date"] is False
+    assert body["current_revision"] is None
+    assert body["head_revision"] == migrations.head_revision()
+
+
+def test_db_health_unmigrated_is_503(client: TestClient, client_on) -> None:  # type: ignore[no-untyped-def]
+    with scratch_database() as url:
+        client_on(url)
+        response = client.get("/db-health")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "behind",
+        "current_revision": None,
+        "head_revision": migrations.head_revision(),
+        "up_to_date": False,
+    }
+
+
+def test_swagger_and_schema_are_served(client: TestClient) -> None:
+    assert "swagger" in client.get("/docs").text.lower()
+    schema = client.get("/api/v1/openapi.json").json()
+    assert schema["info"]["title"] == "Incident Desk"
+    assert "/db-health" in schema["paths"]

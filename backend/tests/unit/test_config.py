@@ -1,0 +1,104 @@
+import logging
+
+import pytest
+
+from app.core.config import ConfigError, Settings, get_settings, normalise_database_url
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("postgres://u:p@db:5432/app", "postgresql+psycopg://u:p@db:5432/app"),
+        ("postgresql://u:p@db/app", "postgresql+psycopg://u:p@db/app"),
+        (
+            "postgresql+psycopg://u@127.0.0.1/app",
+            "postgresql+psycopg://u@127.0.0.1/app",
+        ),
+        ("sqlite:////tmp/x.sqlite3", "sqlite:////tmp/x.sqlite3"),
+    ],
+)
+def test_database_urls_are_normalised_to_psycopg(raw: str, expected: str) -> None:
+    assert normalise_database_url(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("not a url", "not a database URL"),
+        ("mysql://u@h/db", "unsupported database 'mysql'"),
+        ("postgresql:///app", "needs a host"),
+        ("postgresql://u@host", "needs a database name"),
+    ],
+)
+def test_malformed_database_url_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, raw: str, message: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", raw)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError) as info:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    text = str(info.value)
+    assert "\n" not in text
+    assert text.startswith("invalid configuration: DATABASE_URL: ")
+    assert message in text
+
+
+def test_placeholder_secret_refused_outside_local() -> None:
+    for environment in ("staging", "production"):
+        with pytest.raises(ValueError, match=f'SECRET_KEY is "changethis".*ENVIRONMENT={environment}'):
+            Settings(
+                ENVIRONMENT=environment,
+                SECRET_KEY="changethis",
+                FIRST_SUPERUSER_PASSWORD="x" * 12,
+            )
+
+
+def test_placeholder_secret_warns_in_local(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="app.config"):
+        Settings(
+            ENVIRONMENT="local",
+            SECRET_KEY="changethis",
+            FIRST_SUPERUSER_PASSWORD="x" * 12,
+        )
+    assert [r.getMessage() for r in caplog.records] == [
+        'SECRET_KEY is "changethis"; set a real value in .env or the environment before deploying.'
+    ]
+
+
+def test_production_with_real_secrets_starts() -> None:
+    settings = Settings(ENVIRONMENT="production", SECRET_KEY="s" * 32, FIRST_SUPERUSER_PASSWORD="p" * 12)
+    assert settings.ENVIRONMENT == "production"
+
+
+def test_postgres_values_build_the_url_when_no_database_url() -> None:
+    settings = Settings(
+        DATABASE_URL="",
+        POSTGRES_SERVER="db",
+        POSTGRES_USER="app",
+        POSTGRES_PASSWORD="pw",
+        POSTGRES_DB="desk",
+        SECRET_KEY="s" * 32,
+    )
+    assert settings.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://app:pw@db:5432/desk"
+
+
+def test_sqlite_file_inside_backend_is_the_default() -> None:
+    settings = Settings(DATABASE_URL="", POSTGRES_SERVER="", SECRET_KEY="s" * 32)
+    assert settings.SQLALCHEMY_DATABASE_URI.startswith("sqlite:///")
+    assert settings.SQLALCHEMY_DATABASE_URI.endswith("backend/incident_desk.sqlite3")
+
+
+def test_cors_origins_from_a_comma_list() -> None:
+    settings = Settings(
+        BACKEND_CORS_ORIGINS="http://localhost:3000, https://desk.example.com/",
+        FRONTEND_HOST="http://localhost:5173",
+        SECRET_KEY="s" * 32,
+    )
+    assert settings.all_cors_origins == [
+        "http://localhost:3000",
+        "https://desk.example.com",
+        "http://localhost:5173",
+    ]
