@@ -1,6 +1,18 @@
-"""All SQLModel classes: the tables and the API schemas built on them."""
+"""All SQLModel classes: the tables and the API schemas built on them.
 
+Each resource follows one ladder: `XBase` (shared fields) -> `XCreate` / `XUpdate` (input, unknown
+fields refused) -> `XPublic` (output) and `X` (the table).
+"""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ConfigDict, EmailStr, field_validator
 from sqlmodel import Field, SQLModel
+
+from app.core.types import UTCDateTime, enum_type
 
 # Constraint names must be stable for migrations (and batch mode on SQLite): set before any table.
 SQLModel.metadata.naming_convention = {
@@ -11,8 +23,78 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
+TITLE_MAX = 200
+TEXT_MAX = 10_000
+NAME_MAX = 100
+EMAIL_MAX = 255
+PASSWORD_MIN, PASSWORD_MAX = 8, 128
+MAX_ID = 2**31 - 1  # ids are 32-bit integers: larger ones are refused before they reach the database
 
-# --- Operational --------------------------------------------------------------------------------
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Input(SQLModel):
+    """Base of every request body: unknown fields are refused, text is NUL-free.
+
+    PostgreSQL cannot store NUL characters; refusing them here turns a would-be 500 into a 422.
+    """
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+def _trimmed(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _lowered(value: Any) -> Any:
+    # E-mail addresses are stored lower-cased: the unique index then ignores case.
+    return value.lower() if isinstance(value, str) else value
+
+
+# --- Enumerations ---------------------------------------------------------------------------------
+
+
+class Role(StrEnum):
+    admin = "admin"
+    agent = "agent"
+    reporter = "reporter"
+
+
+class TicketStatus(StrEnum):
+    open = "open"
+    in_progress = "in_progress"
+    on_hold = "on_hold"
+    resolved = "resolved"
+    closed = "closed"
+    cancelled = "cancelled"
+
+
+class Priority(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    urgent = "urgent"
+
+
+class EventAction(StrEnum):
+    created = "created"
+    updated = "updated"
+    assigned = "assigned"
+    status_changed = "status_changed"
+    commented = "commented"
+    noted = "noted"  # an internal note: hidden from reporters like the note itself
+
+
+# --- Operational ----------------------------------------------------------------------------------
 
 
 class DbMetadata(SQLModel, table=True):
@@ -37,3 +119,293 @@ class DbHealth(SQLModel):
     current_revision: str | None
     head_revision: str
     up_to_date: bool
+
+
+# --- Teams ----------------------------------------------------------------------------------------
+
+
+class TeamBase(SQLModel):
+    name: str = Field(min_length=1, max_length=NAME_MAX, unique=True)
+    description: str | None = Field(default=None, max_length=1000)
+
+    _trim = field_validator("name", mode="before")(_trimmed)
+
+
+class TeamCreate(Input, TeamBase):
+    pass
+
+
+class TeamUpdate(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
+    description: str | None = Field(default=None, max_length=1000)
+
+    _trim = field_validator("name", mode="before")(_trimmed)
+
+
+class Team(TeamBase, table=True):
+    __tablename__ = "teams"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TeamPublic(TeamBase):
+    id: int
+    created_at: datetime
+
+
+class TeamsPublic(SQLModel):
+    data: list[TeamPublic]
+    count: int
+
+
+# --- Users ----------------------------------------------------------------------------------------
+
+
+class UserBase(SQLModel):
+    email: EmailStr = Field(max_length=EMAIL_MAX, unique=True, index=True)
+    full_name: str | None = Field(default=None, max_length=NAME_MAX)
+
+    _lower = field_validator("email", mode="after")(_lowered)
+
+
+class UserCreate(Input, UserBase):
+    password: str = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
+    role: Role = Role.reporter
+    is_active: bool = True
+    team_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+
+class UserUpdate(Input):
+    """What an admin may change on any user."""
+
+    email: EmailStr | None = Field(default=None, max_length=EMAIL_MAX)
+    full_name: str | None = Field(default=None, max_length=NAME_MAX)
+    password: str | None = Field(default=None, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
+    role: Role | None = None
+    is_active: bool | None = None
+    team_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+    _lower = field_validator("email", mode="after")(_lowered)
+
+
+class UserUpdateMe(Input):
+    email: EmailStr | None = Field(default=None, max_length=EMAIL_MAX)
+    full_name: str | None = Field(default=None, max_length=NAME_MAX)
+
+    _lower = field_validator("email", mode="after")(_lowered)
+
+
+class UpdatePassword(Input):
+    current_password: str = Field(min_length=1, max_length=PASSWORD_MAX)
+    new_password: str = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
+
+
+class User(UserBase, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    hashed_password: str = Field(max_length=255)
+    role: Role = Field(default=Role.reporter, sa_type=enum_type(Role, "role"))
+    is_active: bool = True
+    team_id: int | None = Field(default=None, foreign_key="teams.id", ondelete="SET NULL", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class UserPublic(UserBase):
+    id: int
+    role: Role
+    is_active: bool
+    team_id: int | None
+    created_at: datetime
+
+
+class UsersPublic(SQLModel):
+    data: list[UserPublic]
+    count: int
+
+
+class Token(SQLModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+# --- Tickets --------------------------------------------------------------------------------------
+
+
+class TicketBase(SQLModel):
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    description: str | None = Field(default=None, max_length=TEXT_MAX, sa_type=sa.Text)
+    priority: Priority = Field(default=Priority.medium, sa_type=enum_type(Priority, "priority"))
+    assignee_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, foreign_key="users.id", ondelete="RESTRICT", index=True
+    )
+    team_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, foreign_key="teams.id", ondelete="RESTRICT", index=True
+    )
+
+    _trim = field_validator("title", mode="before")(_trimmed)
+
+
+class TicketCreate(Input, TicketBase):
+    pass
+
+
+class TicketUpdate(Input):
+    """The editable fields; status moves go through PATCH /tickets/{id}/status."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
+    description: str | None = Field(default=None, max_length=TEXT_MAX)
+    priority: Priority | None = None
+    assignee_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    team_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+    _trim = field_validator("title", mode="before")(_trimmed)
+
+    @field_validator("title", "priority", mode="after")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class Ticket(TicketBase, table=True):
+    __tablename__ = "tickets"
+    __table_args__ = (sa.Index("ix_tickets_created_at_id", "created_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: TicketStatus = Field(
+        default=TicketStatus.open, sa_type=enum_type(TicketStatus, "ticket_status"), index=True
+    )
+    reporter_id: int = Field(foreign_key="users.id", ondelete="RESTRICT", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolution: str | None = Field(default=None, sa_type=sa.Text)
+    reopen_count: int = 0
+    version: int = 1
+
+
+class TicketPublic(TicketBase):
+    id: int
+    status: TicketStatus
+    reporter_id: int
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    resolution: str | None
+    reopen_count: int
+    version: int
+
+
+class TicketsPublic(SQLModel):
+    data: list[TicketPublic]
+    count: int
+
+
+class StatusChange(Input):
+    """A lifecycle move. Which text fields are required depends on the move (see app.lifecycle)."""
+
+    status: TicketStatus
+    resolution: str | None = Field(default=None, min_length=1, max_length=TEXT_MAX)
+    reason: str | None = Field(default=None, min_length=1, max_length=TEXT_MAX)
+    assignee_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+    _trim = field_validator("resolution", "reason", mode="before")(_trimmed)
+
+
+class TransitionOption(SQLModel):
+    status: TicketStatus
+    requires: list[str]
+
+
+class TransitionsPublic(SQLModel):
+    current: TicketStatus
+    transitions: list[TransitionOption]
+
+
+# --- Audit trail ----------------------------------------------------------------------------------
+
+
+class TicketEventBase(SQLModel):
+    ticket_id: int = Field(foreign_key="tickets.id", ondelete="CASCADE")
+    actor_id: int = Field(foreign_key="users.id", ondelete="RESTRICT", index=True)
+    action: EventAction = Field(sa_type=enum_type(EventAction, "event_action"))
+    field: str | None = Field(default=None, max_length=32)
+    old_value: str | None = Field(default=None, sa_type=sa.Text)
+    new_value: str | None = Field(default=None, sa_type=sa.Text)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    ticket_version: int
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TicketEvent(TicketEventBase, table=True):
+    """Append-only: written with the change it records; database triggers refuse UPDATE and DELETE
+    (except the cascade when its ticket is deleted)."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (sa.Index("ix_ticket_events_ticket_id_id", "ticket_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class TicketEventPublic(TicketEventBase):
+    id: int
+
+
+class TicketEventsPublic(SQLModel):
+    data: list[TicketEventPublic]
+    count: int
+
+
+# --- Comments -------------------------------------------------------------------------------------
+
+
+class CommentBase(SQLModel):
+    body: str = Field(min_length=1, max_length=TEXT_MAX, sa_type=sa.Text)
+    internal: bool = False
+
+    _trim = field_validator("body", mode="before")(_trimmed)
+
+
+class CommentCreate(Input, CommentBase):
+    pass
+
+
+class Comment(CommentBase, table=True):
+    __tablename__ = "comments"
+    __table_args__ = (sa.Index("ix_comments_ticket_id_id", "ticket_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", ondelete="CASCADE")
+    author_id: int = Field(foreign_key="users.id", ondelete="RESTRICT", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CommentPublic(CommentBase):
+    id: int
+    ticket_id: int
+    author_id: int
+    created_at: datetime
+
+
+class CommentsPublic(SQLModel):
+    data: list[CommentPublic]
+    count: int
+
+
+# --- Login throttling -----------------------------------------------------------------------------
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins per key (`account:<email>` or `client:<address>`) in the current window."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=320)
+    failures: int = 0
+    window_started_at: datetime = Field(sa_type=UTCDateTime)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
