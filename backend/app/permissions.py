@@ -1,0 +1,78 @@
+"""Who may do what: the whole role policy, in one table a reader can check.
+
+| permission        | reporter          | agent | admin |
+|-------------------|-------------------|-------|-------|
+| ticket.create     | yes               | yes   | yes   |
+| ticket.read_all   | own tickets only  | yes   | yes   |
+| ticket.edit       | -                 | yes   | yes   |
+| ticket.assign     | -                 | yes   | yes   |
+| ticket.move       | own, the moves marked reporter_may in app.lifecycle | yes | yes |
+| ticket.delete     | -                 | -     | yes   |
+| comment.create    | own tickets       | yes   | yes   |
+| note.internal     | - (never sees them) | yes | yes   |
+| team.read         | -                 | yes   | yes   |
+| team.write        | -                 | -     | yes   |
+| user.read         | -                 | yes   | yes   |
+| user.write        | -                 | -     | yes   |
+
+Every user may read and edit their own account (`/users/me`).
+"""
+
+from enum import StrEnum
+
+from app.core.errors import Forbidden
+from app.models import Role, Ticket, User
+
+
+class Permission(StrEnum):
+    ticket_create = "ticket.create"
+    ticket_read_all = "ticket.read_all"
+    ticket_edit = "ticket.edit"
+    ticket_assign = "ticket.assign"
+    ticket_move = "ticket.move"
+    ticket_delete = "ticket.delete"
+    comment_create = "comment.create"
+    note_internal = "note.internal"
+    team_read = "team.read"
+    team_write = "team.write"
+    user_read = "user.read"
+    user_write = "user.write"
+
+
+P = Permission
+_AGENT = frozenset(
+    {
+        P.ticket_create,
+        P.ticket_read_all,
+        P.ticket_edit,
+        P.ticket_assign,
+        P.ticket_move,
+        P.comment_create,
+        P.note_internal,
+        P.team_read,
+        P.user_read,
+    }
+)
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.reporter: frozenset({P.ticket_create, P.comment_create}),
+    Role.agent: _AGENT,
+    Role.admin: _AGENT | {P.ticket_delete, P.team_write, P.user_write},
+}
+
+
+def has(user: User, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS[user.role]
+
+
+def require(user: User, permission: Permission, action: str) -> None:
+    """Raise Forbidden ("<role>s may not <action>") unless the user's role has the permission."""
+    if not has(user, permission):
+        raise Forbidden(f"{user.role.value}s may not {action}")
+
+
+def can_see(user: User, ticket: Ticket) -> bool:
+    return has(user, P.ticket_read_all) or ticket.reporter_id == user.id
+
+
+def sees_internal_notes(user: User) -> bool:
+    return has(user, P.note_internal)
