@@ -1,9 +1,543 @@
-"""All data access. Functions take the session and their arguments by keyword."""
+"""All data access. Functions take the session and their arguments by keyword.
+
+Every write commits as one transaction: a ticket change and the events that record it are stored
+together or not at all. Rules come from app.lifecycle (moves) and app.permissions (roles); the
+errors raised are app.core.errors, which the API maps to HTTP statuses.
+"""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from alembic.runtime.migration import MigrationContext
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, delete, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from app import lifecycle
+from app.core import security
+from app.core.config import get_settings
+from app.core.errors import BadCredentials, Conflict, Forbidden, Invalid, NotFound, StaleVersion, Throttled
+from app.models import (
+    Comment,
+    CommentCreate,
+    EventAction,
+    LoginThrottle,
+    Role,
+    StatusChange,
+    Team,
+    TeamCreate,
+    TeamUpdate,
+    Ticket,
+    TicketCreate,
+    TicketEvent,
+    TicketStatus,
+    TicketUpdate,
+    TransitionOption,
+    TransitionsPublic,
+    User,
+    UserCreate,
+    UserUpdate,
+    UserUpdateMe,
+    utcnow,
+)
+from app.permissions import Permission as P
+from app.permissions import can_see, has, require, sees_internal_notes
+
+T = TypeVar("T", bound=SQLModel)
 
 
 def get_schema_revision(*, session: Session) -> str | None:
     """The revision alembic last stamped on this database (None: never migrated)."""
     return MigrationContext.configure(session.connection()).get_current_revision()
+
+
+def _page(session: Session, stmt: SelectOfScalar[T], *, offset: int, limit: int) -> tuple[list[T], int]:
+    count = session.exec(select(func.count()).select_from(stmt.order_by(None).subquery())).one()
+    rows = session.exec(stmt.offset(offset).limit(limit)).all()
+    return list(rows), count
+
+
+def _commit(session: Session, *objects: SQLModel, conflict: str | None = None) -> None:
+    """Commit; a unique-constraint clash becomes Conflict(conflict) when the caller expects one."""
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        if conflict is None:
+            raise
+        raise Conflict(conflict) from None
+    for obj in objects:
+        session.refresh(obj)
+
+
+# --- Users ----------------------------------------------------------------------------------------
+
+
+def get_user(*, session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def get_user_or_404(*, session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+def get_user_by_email(*, session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == email.lower())).first()
+
+
+def list_users(*, session: Session, offset: int, limit: int) -> tuple[list[User], int]:
+    return _page(session, select(User).order_by(col(User.id)), offset=offset, limit=limit)
+
+
+def _email_taken(session: Session, email: str, *, other_than: int | None = None) -> bool:
+    existing = get_user_by_email(session=session, email=email)
+    return existing is not None and existing.id != other_than
+
+
+def _check_team(session: Session, team_id: int | None) -> None:
+    if team_id is not None and session.get(Team, team_id) is None:
+        raise Invalid("team_id", f"no team with id {team_id}")
+
+
+EMAIL_TAKEN = "A user with this email already exists"
+
+
+def create_user(*, session: Session, user_in: UserCreate, hashed_password: str | None = None) -> User:
+    if _email_taken(session, user_in.email):
+        raise Conflict(EMAIL_TAKEN)
+    _check_team(session, user_in.team_id)
+    hashed = hashed_password or security.hash_password(user_in.password)
+    user = User.model_validate(user_in, update={"hashed_password": hashed})
+    session.add(user)
+    _commit(session, user, conflict=EMAIL_TAKEN)
+    return user
+
+
+def _active_admins(session: Session) -> int:
+    stmt = select(func.count()).where(User.role == Role.admin, col(User.is_active).is_(True))
+    return session.exec(stmt).one()
+
+
+def _guard_last_admin(session: Session, user: User, *, stays_admin: bool) -> None:
+    if user.role == Role.admin and user.is_active and not stays_admin and _active_admins(session) <= 1:
+        raise Conflict("This is the last active admin; make another admin first")
+
+
+def update_user(*, session: Session, db_user: User, user_in: UserUpdate | UserUpdateMe) -> User:
+    data = user_in.model_dump(exclude_unset=True)
+    if "email" in data and data["email"] is None:
+        raise Invalid("email", "may not be null")
+    if data.get("email") and _email_taken(session, data["email"], other_than=db_user.id):
+        raise Conflict(EMAIL_TAKEN)
+    _check_team(session, data.get("team_id"))
+    role = data.get("role") or db_user.role
+    active = data["is_active"] if data.get("is_active") is not None else db_user.is_active
+    _guard_last_admin(session, db_user, stays_admin=role == Role.admin and active)
+    password = data.pop("password", None)
+    if password:
+        data["hashed_password"] = security.hash_password(password)
+    data = {k: v for k, v in data.items() if v is not None or k in ("full_name", "team_id")}
+    db_user.sqlmodel_update(data)
+    session.add(db_user)
+    _commit(session, db_user, conflict=EMAIL_TAKEN)
+    return db_user
+
+
+def change_password(*, session: Session, user: User, current: str, new: str) -> None:
+    if not security.verify_password(current, user.hashed_password):
+        raise Invalid("current_password", "incorrect password")
+    if current == new:
+        raise Invalid("new_password", "must differ from the current password")
+    user.hashed_password = security.hash_password(new)
+    session.add(user)
+    session.commit()
+
+
+def delete_user(*, session: Session, db_user: User) -> None:
+    _guard_last_admin(session, db_user, stays_admin=False)
+    user_id = db_user.id
+    activity = [
+        select(Ticket.id).where((Ticket.reporter_id == user_id) | (Ticket.assignee_id == user_id)),
+        select(TicketEvent.id).where(TicketEvent.actor_id == user_id),
+        select(Comment.id).where(Comment.author_id == user_id),
+    ]
+    if any(session.exec(stmt.limit(1)).first() is not None for stmt in activity):
+        raise Conflict("This user has tickets, comments or audit events; deactivate them instead")
+    session.delete(db_user)
+    session.commit()
+
+
+def authenticate(*, session: Session, email: str, password: str) -> User | None:
+    """The user if the password matches; the same work is done when the address is unknown."""
+    user = get_user_by_email(session=session, email=email)
+    if user is None:
+        security.verify_nobody(password)
+        return None
+    return user if security.verify_password(password, user.hashed_password) else None
+
+
+def ensure_superuser(*, session: Session, email: str, password: str) -> tuple[User, bool]:
+    """The admin with this e-mail, created if absent (True when created)."""
+    existing = get_user_by_email(session=session, email=email)
+    if existing is not None:
+        return existing, False
+    user_in = UserCreate(email=email, password=password, role=Role.admin, full_name="Administrator")
+    return create_user(session=session, user_in=user_in), True
+
+
+# --- Login throttling -----------------------------------------------------------------------------
+
+
+def login_locked_for(*, session: Session, keys: Iterable[str], now: datetime) -> int:
+    """Seconds until the most restrictive of these keys unlocks (0: not locked)."""
+    rows = session.exec(select(LoginThrottle).where(col(LoginThrottle.key).in_(list(keys)))).all()
+    waits = [(row.locked_until - now).total_seconds() for row in rows if row.locked_until]
+    return max([0, *[int(w) + 1 for w in waits if w > 0]])
+
+
+def record_login_failure(
+    *, session: Session, limits: dict[str, int], window: timedelta, now: datetime
+) -> None:
+    """Count a failure against each key (key -> its limit); lock a key that reaches its limit."""
+    for key, limit in limits.items():
+        row = session.get(LoginThrottle, key, with_for_update=True)
+        if row is None or row.window_started_at + window <= now:
+            row = row or LoginThrottle(key=key, window_started_at=now)
+            row.failures, row.window_started_at, row.locked_until = 0, now, None
+        row.failures += 1
+        if row.failures >= limit:
+            row.locked_until = row.window_started_at + window
+        session.add(row)
+    session.commit()
+
+
+def clear_login_failures(*, session: Session, keys: Iterable[str]) -> None:
+    session.exec(delete(LoginThrottle).where(col(LoginThrottle.key).in_(list(keys))))
+    session.commit()
+
+
+BAD_CREDENTIALS = "Incorrect email or password"
+
+
+def log_in(*, session: Session, email: str, password: str, client: str) -> User:
+    """The user these credentials name, with throttling per account and per client address.
+
+    Locked keys answer Throttled before any password is checked; a failure counts against both
+    keys; a success clears both.
+    """
+    settings = get_settings()
+    limits = {
+        f"account:{email.strip().lower()}": settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+        f"client:{client}": settings.LOGIN_MAX_FAILURES_PER_CLIENT,
+    }
+    now = utcnow()
+    if wait := login_locked_for(session=session, keys=limits, now=now):
+        raise Throttled("Too many failed logins; try again later", retry_after=wait)
+    user = authenticate(session=session, email=email.strip(), password=password)
+    if user is None:
+        window = timedelta(seconds=settings.LOGIN_WINDOW_SECONDS)
+        record_login_failure(session=session, limits=limits, window=window, now=now)
+        raise BadCredentials(BAD_CREDENTIALS)
+    if not user.is_active:
+        raise BadCredentials("Inactive user")
+    clear_login_failures(session=session, keys=limits)
+    return user
+
+
+# --- Teams ----------------------------------------------------------------------------------------
+
+TEAM_TAKEN = "A team with this name already exists"
+
+
+def get_team(*, session: Session, team_id: int) -> Team:
+    team = session.get(Team, team_id)
+    if team is None:
+        raise NotFound("Team not found")
+    return team
+
+
+def list_teams(*, session: Session, offset: int, limit: int) -> tuple[list[Team], int]:
+    return _page(session, select(Team).order_by(col(Team.name)), offset=offset, limit=limit)
+
+
+def create_team(*, session: Session, team_in: TeamCreate) -> Team:
+    team = Team.model_validate(team_in)
+    session.add(team)
+    _commit(session, team, conflict=TEAM_TAKEN)
+    return team
+
+
+def update_team(*, session: Session, team: Team, team_in: TeamUpdate) -> Team:
+    data = team_in.model_dump(exclude_unset=True)
+    if "name" in data and data["name"] is None:
+        raise Invalid("name", "may not be null")
+    team.sqlmodel_update(data)
+    session.add(team)
+    _commit(session, team, conflict=TEAM_TAKEN)
+    return team
+
+
+def delete_team(*, session: Session, team: Team) -> None:
+    tickets = session.exec(select(func.count()).where(Ticket.team_id == team.id)).one()
+    if tickets:
+        raise Conflict(f"The team has {tickets} tickets; move them to another team first", tickets=tickets)
+    session.delete(team)
+    session.commit()
+
+
+# --- Tickets --------------------------------------------------------------------------------------
+
+TICKET_NOT_FOUND = "Ticket not found"
+# Fields recorded by the `created` events, i.e. what a ticket's history starts from.
+CREATED_FIELDS = ("title", "description", "priority", "status", "reporter_id", "assignee_id", "team_id")
+
+
+def _text(value: Any) -> str | None:
+    """Event values are text: enums by value, ids as digits, None as NULL."""
+    if value is None:
+        return None
+    return str(value.value if hasattr(value, "value") else value)
+
+
+class _Change:
+    """One accepted write: bumps the ticket's version once and collects the events that record it."""
+
+    def __init__(self, ticket: Ticket, actor: User, *, now: datetime | None = None) -> None:
+        self.ticket, self.actor, self.now = ticket, actor, now or utcnow()
+        self.events: list[TicketEvent] = []
+
+    def record(
+        self, action: EventAction, field: str | None, old: Any, new: Any, reason: str | None = None
+    ) -> None:
+        assert self.ticket.id is not None and self.actor.id is not None
+        self.events.append(
+            TicketEvent(
+                ticket_id=self.ticket.id,
+                actor_id=self.actor.id,
+                action=action,
+                field=field,
+                old_value=_text(old),
+                new_value=_text(new),
+                reason=reason,
+                ticket_version=self.ticket.version,
+                created_at=self.now,
+            )
+        )
+
+    def set(self, field: str, value: Any, action: EventAction = EventAction.updated) -> None:
+        old = getattr(self.ticket, field)
+        if old != value:
+            setattr(self.ticket, field, value)
+            self.record(action, field, old, value)
+
+    def bump(self) -> None:
+        self.ticket.version += 1
+        self.ticket.updated_at = self.now
+
+    def save(self, session: Session) -> Ticket:
+        session.add(self.ticket)
+        session.add_all(self.events)
+        session.commit()
+        session.refresh(self.ticket)
+        return self.ticket
+
+
+def _check_assignee(session: Session, assignee_id: int | None) -> None:
+    if assignee_id is None:
+        return
+    user = session.get(User, assignee_id)
+    if user is None or not user.is_active or user.role == Role.reporter:
+        raise Invalid("assignee_id", f"no active agent or admin with id {assignee_id}")
+
+
+def _visible_ticket(session: Session, ticket_id: int, viewer: User, *, for_update: bool = False) -> Ticket:
+    ticket = session.get(Ticket, ticket_id, with_for_update=for_update)
+    if ticket is None or not can_see(viewer, ticket):
+        raise NotFound(TICKET_NOT_FOUND)
+    return ticket
+
+
+def _check_version(ticket: Ticket, expected: set[int] | None) -> None:
+    """`expected` comes from If-Match: None means no precondition."""
+    if expected is not None and ticket.version not in expected:
+        raise StaleVersion(
+            "The ticket has changed since you read it; reload and retry", current_version=ticket.version
+        )
+
+
+def get_ticket(*, session: Session, ticket_id: int, viewer: User) -> Ticket:
+    return _visible_ticket(session, ticket_id, viewer)
+
+
+def list_tickets(*, session: Session, viewer: User, offset: int, limit: int) -> tuple[list[Ticket], int]:
+    stmt = select(Ticket)
+    if not has(viewer, P.ticket_read_all):
+        stmt = stmt.where(Ticket.reporter_id == viewer.id)
+    stmt = stmt.order_by(col(Ticket.created_at).desc(), col(Ticket.id).desc())
+    return _page(session, stmt, offset=offset, limit=limit)
+
+
+def create_ticket(*, session: Session, ticket_in: TicketCreate, reporter: User) -> Ticket:
+    require(reporter, P.ticket_create, "create tickets")
+    if ticket_in.assignee_id is not None:
+        require(reporter, P.ticket_assign, "assign tickets")
+    _check_assignee(session, ticket_in.assignee_id)
+    _check_team(session, ticket_in.team_id)
+    now = utcnow()
+    ticket = Ticket.model_validate(ticket_in, update={"reporter_id": reporter.id, "created_at": now})
+    ticket.updated_at = now
+    session.add(ticket)
+    session.flush()
+    change = _Change(ticket, reporter, now=now)
+    for field in CREATED_FIELDS:
+        if (value := getattr(ticket, field)) is not None:
+            change.record(EventAction.created, field, None, value)
+    return change.save(session)
+
+
+def update_ticket(
+    *, session: Session, ticket_id: int, ticket_in: TicketUpdate, actor: User, expected: set[int] | None
+) -> Ticket:
+    ticket = _visible_ticket(session, ticket_id, actor, for_update=True)
+    require(actor, P.ticket_edit, "edit tickets")
+    _check_version(ticket, expected)
+    if ticket.status in lifecycle.FINAL:
+        raise Conflict(
+            f"The ticket is {ticket.status.value}; it can no longer be edited", status=ticket.status
+        )
+    data = ticket_in.model_dump(exclude_unset=True)
+    if "assignee_id" in data:
+        _check_assignee(session, data["assignee_id"])
+    if "team_id" in data:
+        _check_team(session, data["team_id"])
+    if all(getattr(ticket, field) == value for field, value in data.items()):
+        return ticket  # nothing changes: no new version, no event
+    change = _Change(ticket, actor)
+    change.bump()
+    for field, value in data.items():
+        change.set(field, value, EventAction.assigned if field == "assignee_id" else EventAction.updated)
+    return change.save(session)
+
+
+def _refuse_move(ticket: Ticket, target: TicketStatus, allowed: Sequence[TicketStatus]) -> Conflict:
+    current = ticket.status
+    if target == current:
+        detail = f"Ticket is already {current.value}"
+    else:
+        detail = f"Ticket cannot move from {current.value} to {target.value}"
+    return Conflict(detail, current=current, allowed=list(allowed))
+
+
+def move_ticket(
+    *, session: Session, ticket_id: int, move: StatusChange, actor: User, expected: set[int] | None
+) -> Ticket:
+    ticket = _visible_ticket(session, ticket_id, actor, for_update=True)
+    transition = lifecycle.find(ticket.status, move.status)
+    if transition is None:
+        raise _refuse_move(ticket, move.status, [t.target for t in _moves_for(actor, ticket)])
+    if not _may_move(actor, ticket, transition):
+        raise Forbidden(f"{actor.role.value}s may not move this ticket to {move.status.value}")
+    if move.assignee_id is not None:
+        require(actor, P.ticket_assign, "assign tickets")
+        _check_assignee(session, move.assignee_id)
+    _check_version(ticket, expected)
+
+    has_assignee = ticket.assignee_id is not None or move.assignee_id is not None
+    for field in lifecycle.required_fields(transition, has_assignee=has_assignee):
+        if getattr(move, field) is None:
+            raise Invalid(
+                field, f"required to move from {ticket.status.value} to {move.status.value}", "missing"
+            )
+    if move.resolution is not None and lifecycle.RESOLUTION not in transition.requires:
+        raise Invalid("resolution", f"only given when moving to {TicketStatus.resolved.value}")
+
+    change = _Change(ticket, actor)
+    change.bump()
+    change.record(EventAction.status_changed, "status", ticket.status, move.status, reason=move.reason)
+    ticket.status = move.status
+    if move.assignee_id is not None:
+        change.set("assignee_id", move.assignee_id, EventAction.assigned)
+    if lifecycle.RESOLUTION in transition.requires:
+        change.set("resolution", move.resolution)
+        ticket.resolved_at = change.now
+    if transition.reopen:
+        change.set("resolution", None)
+        ticket.resolved_at = None
+        ticket.reopen_count += 1
+    if move.status in lifecycle.FINAL:
+        ticket.closed_at = change.now
+    return change.save(session)
+
+
+def _may_move(user: User, ticket: Ticket, transition: lifecycle.Transition) -> bool:
+    if has(user, P.ticket_move):
+        return True
+    return transition.reporter_may and ticket.reporter_id == user.id
+
+
+def _moves_for(user: User, ticket: Ticket) -> list[lifecycle.Transition]:
+    return [t for t in lifecycle.moves_from(ticket.status) if _may_move(user, ticket, t)]
+
+
+def list_transitions(*, session: Session, ticket_id: int, viewer: User) -> TransitionsPublic:
+    ticket = _visible_ticket(session, ticket_id, viewer)
+    has_assignee = ticket.assignee_id is not None
+    options = [
+        TransitionOption(status=t.target, requires=lifecycle.required_fields(t, has_assignee=has_assignee))
+        for t in _moves_for(viewer, ticket)
+    ]
+    return TransitionsPublic(current=ticket.status, transitions=options)
+
+
+def delete_ticket(*, session: Session, ticket_id: int, actor: User) -> None:
+    ticket = _visible_ticket(session, ticket_id, actor, for_update=True)
+    require(actor, P.ticket_delete, "delete tickets")
+    session.delete(ticket)  # events and comments go with it (ON DELETE CASCADE)
+    session.commit()
+
+
+def list_events(
+    *, session: Session, ticket_id: int, viewer: User, offset: int, limit: int
+) -> tuple[list[TicketEvent], int]:
+    _visible_ticket(session, ticket_id, viewer)
+    stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
+    if not sees_internal_notes(viewer):
+        stmt = stmt.where(TicketEvent.action != EventAction.noted)
+    return _page(session, stmt.order_by(col(TicketEvent.id)), offset=offset, limit=limit)
+
+
+# --- Comments -------------------------------------------------------------------------------------
+
+
+def add_comment(*, session: Session, ticket_id: int, comment_in: CommentCreate, author: User) -> Comment:
+    ticket = _visible_ticket(session, ticket_id, author)
+    require(author, P.comment_create, "comment")
+    if comment_in.internal:
+        require(author, P.note_internal, "write internal notes")
+    assert author.id is not None
+    comment = Comment.model_validate(comment_in, update={"ticket_id": ticket_id, "author_id": author.id})
+    session.add(comment)
+    session.flush()
+    # A comment does not change the ticket's fields, so the ticket keeps its version.
+    change = _Change(ticket, author, now=comment.created_at)
+    action = EventAction.noted if comment.internal else EventAction.commented
+    change.record(action, None, None, comment.id)
+    session.add_all(change.events)
+    session.commit()
+    session.refresh(comment)
+    return comment
+
+
+def list_comments(
+    *, session: Session, ticket_id: int, viewer: User, offset: int, limit: int
+) -> tuple[list[Comment], int]:
+    _visible_ticket(session, ticket_id, viewer)
+    stmt = select(Comment).where(Comment.ticket_id == ticket_id)
+    if not sees_internal_notes(viewer):
+        stmt = stmt.where(col(Comment.internal).is_(False))
+    return _page(session, stmt.order_by(col(Comment.id)), offset=offset, limit=limit)

@@ -1,10 +1,108 @@
 """Dependencies shared by the routes, as `Annotated` aliases."""
 
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Header, HTTPException, Path, Query, status
+from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
+from app import crud
+from app.core import security
+from app.core.config import API_V1_STR, get_settings
 from app.core.db import get_session
+from app.models import MAX_ID, User
+from app.permissions import Permission, require
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl=f"{API_V1_STR}/login/access-token", auto_error=False)
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=detail,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def get_current_user(session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
+    """The user a valid bearer token names; 401 for a missing, bad or expired token, or a user who
+    no longer exists or is inactive."""
+    if not token:
+        raise _unauthorized("Not authenticated")
+    try:
+        user_id = security.read_access_token(token, secret=get_settings().SECRET_KEY)
+    except security.InvalidToken:
+        raise _unauthorized("Could not validate credentials")
+    user = crud.get_user(session=session, user_id=user_id)
+    if user is None or not user.is_active:
+        raise _unauthorized("Could not validate credentials")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def if_match(
+    header: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            description='The ETag from GET, e.g. "3". A stale version is refused with 412.',
+        ),
+    ] = None,
+) -> set[int] | None:
+    """The ticket versions an If-Match header accepts; None when absent or `*` (no precondition).
+
+    Entries that are not one of our ETags can never match, so they end in 412 like a stale one.
+    """
+    if header is None or header.strip() == "*":
+        return None
+    versions = set()
+    for tag in header.split(","):
+        value = tag.strip().removeprefix("W/").strip('"')
+        if value.isdigit():
+            versions.add(int(value))
+    return versions
+
+
+IfMatch = Annotated[set[int] | None, Depends(if_match)]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+class Page:
+    """`offset` and `limit` (default 20, at most 100: larger is a 422, not a silent cap)."""
+
+    def __init__(
+        self,
+        offset: Annotated[int, Query(ge=0, description="Rows to skip.")] = 0,
+        limit: Annotated[int, Query(ge=1, le=100, description="Rows to return (1-100).")] = 20,
+    ) -> None:
+        self.offset, self.limit = offset, limit
+
+
+PageDep = Annotated[Page, Depends()]
+
+
+PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="A positive integer id.")]
+
+
+def allowed(permission: Permission, action: str) -> Callable[[User], User]:
+    """A dependency: the current user, if their role has `permission` (else 403)."""
+
+    def check(user: CurrentUser) -> User:
+        require(user, permission, action)
+        return user
+
+    return check
+
+
+TeamReader = Annotated[User, Depends(allowed(Permission.team_read, "read teams"))]
+TeamAdmin = Annotated[User, Depends(allowed(Permission.team_write, "manage teams"))]
+UserReader = Annotated[User, Depends(allowed(Permission.user_read, "read users"))]
+UserAdmin = Annotated[User, Depends(allowed(Permission.user_write, "manage users"))]

@@ -22,6 +22,7 @@ BACKEND_DIR = Path(__file__).resolve().parents[2]
 ROOT_ENV_FILE = BACKEND_DIR.parent / ".env"
 DEFAULT_SQLITE_PATH = BACKEND_DIR / "incident_desk.sqlite3"
 PLACEHOLDER_SECRET = "changethis"
+API_V1_STR = "/api/v1"
 
 logger = logging.getLogger("app.config")
 
@@ -64,12 +65,17 @@ class Settings(BaseSettings):
     )
 
     PROJECT_NAME: str = "Incident Desk"
-    API_V1_STR: str = "/api/v1"
     ENVIRONMENT: Literal["local", "staging", "production"] = "local"
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     SECRET_KEY: str = PLACEHOLDER_SECRET
     ACCESS_TOKEN_EXPIRE_MINUTES: int = 60 * 8
+
+    # Login throttling: this many failures inside the window lock the account (or the client
+    # address) until the window has passed since the first failure. A success clears both.
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: int = 5
+    LOGIN_MAX_FAILURES_PER_CLIENT: int = 20
+    LOGIN_WINDOW_SECONDS: int = 15 * 60
 
     FIRST_SUPERUSER: EmailStr = "admin@example.com"
     FIRST_SUPERUSER_PASSWORD: str = PLACEHOLDER_SECRET
@@ -128,6 +134,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _enforce_secrets(self) -> Self:
         self._check_placeholder("SECRET_KEY", self.SECRET_KEY)
+        if self.ENVIRONMENT != "local" and len(self.SECRET_KEY) < 32:
+            raise ValueError("SECRET_KEY must be at least 32 characters outside ENVIRONMENT=local")
         self._check_placeholder("FIRST_SUPERUSER_PASSWORD", self.FIRST_SUPERUSER_PASSWORD)
         if self.POSTGRES_SERVER and not self.DATABASE_URL:
             self._check_placeholder("POSTGRES_PASSWORD", self.POSTGRES_PASSWORD)

@@ -30,7 +30,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock up front: concurrent writers queue (busy timeout) instead of
+        # failing when a read transaction later tries to write. Readers are not blocked (WAL).
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_db_engine(url: str, **overrides: Any) -> Engine:

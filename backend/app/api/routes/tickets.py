@@ -1,0 +1,134 @@
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+
+from app import crud
+from app.api.deps import CurrentUser, IfMatch, PageDep, PathId, SessionDep, etag
+from app.models import (
+    Comment,
+    CommentCreate,
+    CommentPublic,
+    CommentsPublic,
+    StatusChange,
+    Ticket,
+    TicketCreate,
+    TicketEventPublic,
+    TicketEventsPublic,
+    TicketPublic,
+    TicketsPublic,
+    TicketUpdate,
+    TransitionsPublic,
+)
+
+router = APIRouter(prefix="/tickets", tags=["tickets"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Ticket not found (or not visible to you)"}
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **NOT_FOUND,
+    403: {"description": "Your role may not do this"},
+    409: {"description": "Not allowed in the ticket's current state"},
+    412: {"description": "If-Match names an older version"},
+}
+
+
+def _with_etag(response: Response, ticket: Ticket) -> Ticket:
+    response.headers["ETag"] = etag(ticket.version)
+    return ticket
+
+
+@router.post("/", response_model=TicketPublic, status_code=status.HTTP_201_CREATED)
+def create_ticket(
+    session: SessionDep, user: CurrentUser, ticket_in: TicketCreate, request: Request, response: Response
+) -> Ticket:
+    ticket = crud.create_ticket(session=session, ticket_in=ticket_in, reporter=user)
+    response.headers["Location"] = str(request.url_for("read_ticket", ticket_id=ticket.id))
+    return _with_etag(response, ticket)
+
+
+@router.get("/", response_model=TicketsPublic)
+def list_tickets(session: SessionDep, user: CurrentUser, page: PageDep) -> TicketsPublic:
+    """Newest first. Reporters see only the tickets they reported."""
+    tickets, count = crud.list_tickets(session=session, viewer=user, offset=page.offset, limit=page.limit)
+    return TicketsPublic(data=[TicketPublic.model_validate(t) for t in tickets], count=count)
+
+
+@router.get("/{ticket_id}", response_model=TicketPublic, responses=NOT_FOUND)
+def read_ticket(session: SessionDep, user: CurrentUser, ticket_id: PathId, response: Response) -> Ticket:
+    return _with_etag(response, crud.get_ticket(session=session, ticket_id=ticket_id, viewer=user))
+
+
+@router.patch("/{ticket_id}", response_model=TicketPublic, responses=WRITE_ERRORS)
+def update_ticket(
+    session: SessionDep,
+    user: CurrentUser,
+    ticket_id: PathId,
+    ticket_in: TicketUpdate,
+    expected: IfMatch,
+    response: Response,
+) -> Ticket:
+    """Edit title, description, priority, assignee or team. Status moves use `/status`."""
+    ticket = crud.update_ticket(
+        session=session, ticket_id=ticket_id, ticket_in=ticket_in, actor=user, expected=expected
+    )
+    return _with_etag(response, ticket)
+
+
+@router.patch("/{ticket_id}/status", response_model=TicketPublic, responses=WRITE_ERRORS)
+def move_ticket(
+    session: SessionDep,
+    user: CurrentUser,
+    ticket_id: PathId,
+    move: StatusChange,
+    expected: IfMatch,
+    response: Response,
+) -> Ticket:
+    """A lifecycle move; `GET /tickets/{id}/transitions` lists the moves open to you."""
+    ticket = crud.move_ticket(session=session, ticket_id=ticket_id, move=move, actor=user, expected=expected)
+    return _with_etag(response, ticket)
+
+
+@router.get("/{ticket_id}/transitions", response_model=TransitionsPublic, responses=NOT_FOUND)
+def list_transitions(session: SessionDep, user: CurrentUser, ticket_id: PathId) -> TransitionsPublic:
+    """The states you may move this ticket to now, each with the fields the move requires."""
+    return crud.list_transitions(session=session, ticket_id=ticket_id, viewer=user)
+
+
+@router.get("/{ticket_id}/events", response_model=TicketEventsPublic, responses=NOT_FOUND)
+def list_events(
+    session: SessionDep, user: CurrentUser, ticket_id: PathId, page: PageDep
+) -> TicketEventsPublic:
+    """The audit trail, oldest first."""
+    events, count = crud.list_events(
+        session=session, ticket_id=ticket_id, viewer=user, offset=page.offset, limit=page.limit
+    )
+    return TicketEventsPublic(data=[TicketEventPublic.model_validate(e) for e in events], count=count)
+
+
+@router.post(
+    "/{ticket_id}/comments",
+    response_model=CommentPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=WRITE_ERRORS,
+)
+def add_comment(
+    session: SessionDep, user: CurrentUser, ticket_id: PathId, comment_in: CommentCreate
+) -> Comment:
+    return crud.add_comment(session=session, ticket_id=ticket_id, comment_in=comment_in, author=user)
+
+
+@router.get("/{ticket_id}/comments", response_model=CommentsPublic, responses=NOT_FOUND)
+def list_comments(session: SessionDep, user: CurrentUser, ticket_id: PathId, page: PageDep) -> CommentsPublic:
+    """Oldest first. Internal notes are listed only for agents and admins."""
+    comments, count = crud.list_comments(
+        session=session, ticket_id=ticket_id, viewer=user, offset=page.offset, limit=page.limit
+    )
+    return CommentsPublic(data=[CommentPublic.model_validate(c) for c in comments], count=count)
+
+
+@router.delete("/{ticket_id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS)
+def delete_ticket(session: SessionDep, user: CurrentUser, ticket_id: PathId) -> Response:
+    """Admins only. The ticket's events and comments are deleted with it."""
+    crud.delete_ticket(session=session, ticket_id=ticket_id, actor=user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
