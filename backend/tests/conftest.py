@@ -9,6 +9,7 @@ from tests.databases import test_database_url
 TEST_URL = test_database_url()
 os.environ["DATABASE_URL"] = TEST_URL
 os.environ["ENVIRONMENT"] = "local"
+os.environ["SECRET_KEY"] = "test-secret-key-of-at-least-32-bytes-for-hs256"
 
 import pytest  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
@@ -62,3 +63,81 @@ def client(session: Session) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
     app.dependency_overrides.clear()
+
+
+# --- People and tickets ---------------------------------------------------------------------------
+
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+from app.factories import TeamFactory, UserFactory  # noqa: E402
+from app.models import Role, Team, User  # noqa: E402
+from tests.utils import auth  # noqa: E402
+
+MakeUser = Callable[..., User]
+
+
+@pytest.fixture
+def make_user(session: Session) -> MakeUser:
+    """Store a user built by the factory (password: app.factories.DEMO_PASSWORD)."""
+
+    def make(role: Role = Role.agent, **fields: Any) -> User:
+        user = UserFactory.build(role=role, **fields)
+        session.add(user)
+        session.commit()
+        session.refresh(user)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_team(session: Session) -> Callable[..., Team]:
+    def make(**fields: Any) -> Team:
+        team = TeamFactory.build(**fields)
+        session.add(team)
+        session.commit()
+        session.refresh(team)
+        return team
+
+    return make
+
+
+@pytest.fixture
+def admin(make_user: MakeUser) -> User:
+    return make_user(Role.admin, full_name="Ada Admin")
+
+
+@pytest.fixture
+def agent(make_user: MakeUser) -> User:
+    return make_user(Role.agent, full_name="Alex Agent")
+
+
+@pytest.fixture
+def agent2(make_user: MakeUser) -> User:
+    return make_user(Role.agent, full_name="Blair Agent")
+
+
+@pytest.fixture
+def reporter(make_user: MakeUser) -> User:
+    return make_user(Role.reporter, full_name="Riley Reporter")
+
+
+@pytest.fixture
+def other_reporter(make_user: MakeUser) -> User:
+    return make_user(Role.reporter, full_name="Sam Reporter")
+
+
+@pytest.fixture
+def as_admin(admin: User) -> dict[str, str]:
+    return auth(admin)
+
+
+@pytest.fixture
+def as_agent(agent: User) -> dict[str, str]:
+    return auth(agent)
+
+
+@pytest.fixture
+def as_reporter(reporter: User) -> dict[str, str]:
+    return auth(reporter)

@@ -71,6 +71,9 @@ def test_placeholder_secret_warns_in_local(caplog: pytest.LogCaptureFixture) -> 
 def test_production_with_real_secrets_starts() -> None:
     settings = Settings(ENVIRONMENT="production", SECRET_KEY="s" * 32, FIRST_SUPERUSER_PASSWORD="p" * 12)
     assert settings.ENVIRONMENT == "production"
+    with pytest.raises(ValueError, match="at least 32 characters"):
+        Settings(ENVIRONMENT="staging", SECRET_KEY="short-secret", FIRST_SUPERUSER_PASSWORD="p" * 12)
+    assert settings.ENVIRONMENT == "production"
 
 
 def test_postgres_values_build_the_url_when_no_database_url() -> None:
