@@ -12,6 +12,7 @@ from typing import Annotated, NoReturn, ParamSpec, TypeVar
 
 import typer
 from alembic.util.exc import CommandError
+from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -28,6 +29,7 @@ from app import crud
 from app.core import migrations
 from app.core.config import ConfigError, get_settings
 from app.core.db import get_engine
+from app.models import Role, UserCreate
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_AT_HEAD = 1, 2, 3, 4
 
@@ -202,6 +204,45 @@ def check() -> None:
             EXIT_NOT_AT_HEAD,
         )
     out.print(f"database at head {revision}")
+
+
+@app.command("create-superuser")
+@command
+def create_superuser(
+    email: Annotated[str | None, typer.Option(help="The admin's e-mail (prompted when omitted).")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="The admin's password (prompted, hidden, when omitted).")
+    ] = None,
+    from_settings: Annotated[
+        bool,
+        typer.Option(
+            "--from-settings",
+            help="Use FIRST_SUPERUSER / FIRST_SUPERUSER_PASSWORD; do nothing if that user exists.",
+        ),
+    ] = False,
+) -> None:
+    """Create an admin account (idempotent with --from-settings, as prestart runs it)."""
+    if from_settings:
+        settings = get_settings()
+        email, password = settings.FIRST_SUPERUSER, settings.FIRST_SUPERUSER_PASSWORD
+    if email is None:
+        email = typer.prompt("E-mail")
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user_in = UserCreate(email=email, password=password, role=Role.admin, full_name="Administrator")
+    except ValidationError as exc:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        fail(f"invalid superuser: {problems}", EXIT_USAGE)
+    with Session(engine()) as session:
+        existing = crud.get_user_by_email(session=session, email=user_in.email)
+        if existing is not None:
+            if from_settings:
+                out.print(f"first superuser {existing.email} already exists")
+                return
+            fail(f"a user with e-mail {existing.email} already exists")
+        user = crud.create_user(session=session, user_in=user_in)
+    out.print(f"created admin {user.email}")
 
 
 if __name__ == "__main__":  # pragma: no cover

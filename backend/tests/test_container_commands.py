@@ -47,8 +47,10 @@ def test_prestart_migrates_an_empty_database() -> None:
         result = run_script("prestart.sh", env_for(url))
         assert result.returncode == 0, result.stderr
         assert f"schema at {migrations.head_revision()}" in result.stdout
+        assert "created admin admin@example.com" in result.stdout
         again = run_script("prestart.sh", env_for(url))  # idempotent
         assert again.returncode == 0, again.stderr
+        assert "first superuser admin@example.com already exists" in again.stdout
 
 
 def test_prestart_with_malformed_url_is_one_line() -> None:
