@@ -340,10 +340,10 @@ class _Change:
         self.ticket.updated_at = self.now
 
     def save(self, session: Session) -> Ticket:
+        """Commit the ticket and its events together; the ticket keeps the values written here."""
         session.add(self.ticket)
         session.add_all(self.events)
         session.commit()
-        session.refresh(self.ticket)
         return self.ticket
 
 

@@ -43,7 +43,7 @@ def session(engine: Engine) -> Iterator[Session]:
     """
     connection = engine.connect()
     outer = connection.begin()
-    test_session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    test_session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     try:
         yield test_session
     finally:
@@ -57,6 +57,7 @@ def client(session: Session) -> Iterator[TestClient]:
     """The API, with its session dependency joined to the test's transaction."""
 
     def same_session() -> Iterator[Session]:
+        session.expire_all()  # as if each request had a session of its own
         yield session
 
     app.dependency_overrides[db.get_session] = same_session

@@ -70,6 +70,10 @@ def use_engine(engine: Engine | None) -> Engine | None:
 
 
 def get_session() -> Iterator[Session]:
-    """One session per request or command; closed (and rolled back if uncommitted) at the end."""
-    with Session(get_engine()) as session:
+    """One session per request or command; closed (and rolled back if uncommitted) at the end.
+
+    Objects keep the values this session wrote after a commit (expire_on_commit=False): a response
+    then shows the state its own write produced, not a later write that committed in between.
+    """
+    with Session(get_engine(), expire_on_commit=False) as session:
         yield session
