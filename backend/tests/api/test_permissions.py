@@ -1,0 +1,162 @@
+"""Every endpoint, called by every role and by nobody: the expected status, as one table.
+
+Read it against app/permissions.py. `owner` is the reporter who filed the ticket; `stranger` is
+another reporter, for whom the ticket must not exist (404, never 403).
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.factories import DEMO_PASSWORD
+from app.main import app
+from app.models import Role, Team, User
+from tests.utils import API, auth, create_ticket, move
+
+ACTORS = ("anonymous", "owner", "stranger", "agent", "admin")
+
+
+@dataclass
+class World:
+    users: dict[str, User]
+    team: Team
+    victim: User
+    open_ticket: dict[str, Any]
+    resolved_ticket: dict[str, Any]
+
+
+@pytest.fixture
+def world(client: TestClient, make_user: Any, make_team: Any) -> World:
+    users = {
+        "owner": make_user(Role.reporter),
+        "stranger": make_user(Role.reporter),
+        "agent": make_user(Role.agent),
+        "admin": make_user(Role.admin),
+    }
+    as_agent = auth(users["agent"])
+    open_ticket = create_ticket(client, auth(users["owner"]), title="Printer jammed")
+    client.patch(
+        f"{API}/tickets/{open_ticket['id']}", json={"assignee_id": users["agent"].id}, headers=as_agent
+    )
+    resolved_ticket = create_ticket(client, auth(users["owner"]), title="Wi-Fi down")
+    assert (
+        move(client, as_agent, resolved_ticket["id"], "resolved", resolution="Rebooted AP").status_code == 200
+    )
+    return World(users, make_team(), make_user(Role.agent), open_ticket, resolved_ticket)
+
+
+def t(w: World) -> int:
+    return int(w.open_ticket["id"])
+
+
+def r(w: World) -> int:
+    return int(w.resolved_ticket["id"])
+
+
+# (method, path template, path builder, body, expected for anonymous/owner/stranger/agent/admin)
+MATRIX: list[tuple[str, str, Any, Any, tuple[int, int, int, int, int]]] = [
+    ("POST", "/tickets/", lambda w: "/tickets/", {"title": "New"}, (401, 201, 201, 201, 201)),
+    ("GET", "/tickets/", lambda w: "/tickets/", None, (401, 200, 200, 200, 200)),
+    ("GET", "/tickets/{ticket_id}", lambda w: f"/tickets/{t(w)}", None, (401, 200, 404, 200, 200)),
+    ("PATCH", "/tickets/{ticket_id}", lambda w: f"/tickets/{t(w)}", {"title": "Edited"}, (401, 403, 404, 200, 200)),
+    ("PATCH", "/tickets/{ticket_id}/status", lambda w: f"/tickets/{t(w)}/status",
+     {"status": "in_progress"}, (401, 403, 404, 200, 200)),
+    ("PATCH", "/tickets/{ticket_id}/status", lambda w: f"/tickets/{t(w)}/status",
+     {"status": "cancelled", "reason": "Duplicate"}, (401, 200, 404, 200, 200)),
+    ("PATCH", "/tickets/{ticket_id}/status", lambda w: f"/tickets/{t(w)}/status",
+     {"status": "resolved", "resolution": "Fixed"}, (401, 403, 404, 200, 200)),
+    ("PATCH", "/tickets/{ticket_id}/status", lambda w: f"/tickets/{r(w)}/status",
+     {"status": "closed"}, (401, 200, 404, 200, 200)),
+    ("PATCH", "/tickets/{ticket_id}/status", lambda w: f"/tickets/{r(w)}/status",
+     {"status": "in_progress", "reason": "Broken again"}, (401, 200, 404, 200, 200)),
+    ("GET", "/tickets/{ticket_id}/transitions", lambda w: f"/tickets/{t(w)}/transitions", None,
+     (401, 200, 404, 200, 200)),
+    ("GET", "/tickets/{ticket_id}/events", lambda w: f"/tickets/{t(w)}/events", None, (401, 200, 404, 200, 200)),
+    ("POST", "/tickets/{ticket_id}/comments", lambda w: f"/tickets/{t(w)}/comments", {"body": "Any news?"},
+     (401, 201, 404, 201, 201)),
+    ("POST", "/tickets/{ticket_id}/comments", lambda w: f"/tickets/{t(w)}/comments",
+     {"body": "Check the toner", "internal": True}, (401, 403, 404, 201, 201)),
+    ("GET", "/tickets/{ticket_id}/comments", lambda w: f"/tickets/{t(w)}/comments", None, (401, 200, 404, 200, 200)),
+    ("DELETE", "/tickets/{ticket_id}", lambda w: f"/tickets/{t(w)}", None, (401, 403, 404, 403, 204)),
+    ("GET", "/teams/", lambda w: "/teams/", None, (401, 403, 403, 200, 200)),
+    ("POST", "/teams/", lambda w: "/teams/", {"name": "Brand new team"}, (401, 403, 403, 403, 201)),
+    ("GET", "/teams/{team_id}", lambda w: f"/teams/{w.team.id}", None, (401, 403, 403, 200, 200)),
+    ("PATCH", "/teams/{team_id}", lambda w: f"/teams/{w.team.id}", {"description": "x"}, (401, 403, 403, 403, 200)),
+    ("DELETE", "/teams/{team_id}", lambda w: f"/teams/{w.team.id}", None, (401, 403, 403, 403, 204)),
+    ("GET", "/users/me", lambda w: "/users/me", None, (401, 200, 200, 200, 200)),
+    ("PATCH", "/users/me", lambda w: "/users/me", {"full_name": "Renamed"}, (401, 200, 200, 200, 200)),
+    ("PATCH", "/users/me/password", lambda w: "/users/me/password",
+     {"current_password": DEMO_PASSWORD, "new_password": "another-password"}, (401, 200, 200, 200, 200)),
+    ("GET", "/users/", lambda w: "/users/", None, (401, 403, 403, 200, 200)),
+    ("POST", "/users/", lambda w: "/users/", {"email": "fresh@example.com", "password": "long-enough"},
+     (401, 403, 403, 403, 201)),
+    ("GET", "/users/{user_id}", lambda w: f"/users/{w.victim.id}", None, (401, 403, 403, 200, 200)),
+    ("PATCH", "/users/{user_id}", lambda w: f"/users/{w.victim.id}", {"role": "reporter"}, (401, 403, 403, 403, 200)),
+    ("DELETE", "/users/{user_id}", lambda w: f"/users/{w.victim.id}", None, (401, 403, 403, 403, 204)),
+]  # fmt: skip
+
+CASES = [
+    pytest.param(method, build, body, actor, expected[i], id=f"{method} {template} {body or ''} as {actor}")
+    for method, template, build, body, expected in MATRIX
+    for i, actor in enumerate(ACTORS)
+]
+
+
+@pytest.mark.parametrize(("method", "build", "body", "actor", "expected"), CASES)
+def test_permission_matrix(
+    client: TestClient, world: World, method: str, build: Any, body: Any, actor: str, expected: int
+) -> None:
+    headers = {} if actor == "anonymous" else auth(world.users[actor])
+    response = client.request(method, API + build(world), json=body, headers=headers)
+    assert response.status_code == expected, response.text
+    if expected == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
+    if expected == 404:
+        assert response.json() == {"detail": "Ticket not found"}
+    if expected == 403:
+        assert response.json()["detail"].startswith(f"{world.users[actor].role.value}s may not ")
+
+
+def test_the_matrix_covers_every_endpoint() -> None:
+    routes = {
+        (method.upper(), path.removeprefix(API))
+        for path, operations in app.openapi()["paths"].items()
+        if path.startswith(API)
+        for method in operations
+    }
+    covered = {(method, template) for method, template, *_ in MATRIX} | {("POST", "/login/access-token")}
+    assert routes == covered
+
+
+def test_reporters_list_only_their_own_tickets(client: TestClient, world: World) -> None:
+    stranger = auth(world.users["stranger"])
+    mine = create_ticket(client, stranger, title="My laptop")
+    listing = client.get(f"{API}/tickets/", headers=stranger).json()
+    assert listing == {"data": [mine], "count": 1}
+    owner = client.get(f"{API}/tickets/", headers=auth(world.users["owner"])).json()
+    assert {t["id"] for t in owner["data"]} == {t(world), r(world)}
+    agent = client.get(f"{API}/tickets/", headers=auth(world.users["agent"])).json()
+    assert agent["count"] == 3
+
+
+def test_reporters_cannot_assign_when_filing(client: TestClient, world: World) -> None:
+    response = client.post(
+        f"{API}/tickets/",
+        json={"title": "x", "assignee_id": world.users["agent"].id},
+        headers=auth(world.users["owner"]),
+    )
+    assert response.status_code == 403
+    assert response.json() == {"detail": "reporters may not assign tickets"}
+
+
+def test_reporters_see_only_their_moves(client: TestClient, world: World) -> None:
+    listing = client.get(f"{API}/tickets/{r(world)}/transitions", headers=auth(world.users["owner"])).json()
+    assert listing == {
+        "current": "resolved",
+        "transitions": [
+            {"status": "closed", "requires": []},
+            {"status": "in_progress", "requires": ["reason"]},
+        ],
+    }
