@@ -238,11 +238,9 @@ class TicketBase(SQLModel):
     description: str | None = Field(default=None, max_length=TEXT_MAX, sa_type=sa.Text)
     priority: Priority = Field(default=Priority.medium, sa_type=enum_type(Priority, "priority"))
     assignee_id: int | None = Field(
-        default=None, ge=1, le=MAX_ID, foreign_key="users.id", ondelete="RESTRICT", index=True
+        default=None, ge=1, le=MAX_ID, foreign_key="users.id", ondelete="RESTRICT"
     )
-    team_id: int | None = Field(
-        default=None, ge=1, le=MAX_ID, foreign_key="teams.id", ondelete="RESTRICT", index=True
-    )
+    team_id: int | None = Field(default=None, ge=1, le=MAX_ID, foreign_key="teams.id", ondelete="RESTRICT")
 
     _trim = field_validator("title", mode="before")(_trimmed)
 
@@ -270,15 +268,31 @@ class TicketUpdate(Input):
         return value
 
 
+def _rank_sql(column: str, enum: type[StrEnum]) -> str:
+    """SQL giving each enum value its position in the enum's declared order (for sorting)."""
+    cases = " ".join(f"WHEN '{member.value}' THEN {rank}" for rank, member in enumerate(enum))
+    return f"CASE {column} {cases} END"
+
+
 class Ticket(TicketBase, table=True):
     __tablename__ = "tickets"
-    __table_args__ = (sa.Index("ix_tickets_created_at_id", "created_at", "id"),)
+    # Every list filter has an index that also serves the default order (newest first), so a page
+    # (and a keyset page at any depth) reads only the rows it returns. See app/ticket_query.py.
+    __table_args__ = (
+        sa.Index("ix_tickets_created_at_id", "created_at", "id"),
+        sa.Index("ix_tickets_updated_at_id", "updated_at", "id"),
+        sa.Index("ix_tickets_status_created_at_id", "status", "created_at", "id"),
+        sa.Index("ix_tickets_priority_created_at_id", "priority", "created_at", "id"),
+        sa.Index("ix_tickets_assignee_id_created_at_id", "assignee_id", "created_at", "id"),
+        sa.Index("ix_tickets_reporter_id_created_at_id", "reporter_id", "created_at", "id"),
+        sa.Index("ix_tickets_team_id_created_at_id", "team_id", "created_at", "id"),
+        sa.Index("ix_tickets_priority_rank_id", "priority_rank", "id"),
+        sa.Index("ix_tickets_status_rank_id", "status_rank", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    status: TicketStatus = Field(
-        default=TicketStatus.open, sa_type=enum_type(TicketStatus, "ticket_status"), index=True
-    )
-    reporter_id: int = Field(foreign_key="users.id", ondelete="RESTRICT", index=True)
+    status: TicketStatus = Field(default=TicketStatus.open, sa_type=enum_type(TicketStatus, "ticket_status"))
+    reporter_id: int = Field(foreign_key="users.id", ondelete="RESTRICT")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -286,6 +300,15 @@ class Ticket(TicketBase, table=True):
     resolution: str | None = Field(default=None, sa_type=sa.Text)
     reopen_count: int = 0
     version: int = 1
+    # Sort keys computed by the database from priority and status (urgent > ... > low; lifecycle order).
+    priority_rank: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.SmallInteger, sa.Computed(_rank_sql("priority", Priority), persisted=True)),
+    )
+    status_rank: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.SmallInteger, sa.Computed(_rank_sql("status", TicketStatus), persisted=True)),
+    )
 
 
 class TicketPublic(TicketBase):

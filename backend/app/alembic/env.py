@@ -16,6 +16,20 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 target_metadata = SQLModel.metadata
 
+# Full-text search lives outside models.py because it differs per database (migration 0003):
+# PostgreSQL tsvector columns with GIN indexes, SQLite FTS5 tables. Autogenerate leaves them alone.
+SEARCH_COLUMNS = {"search_vector"}
+SEARCH_INDEXES = {"ix_tickets_search_vector", "ix_comments_search_vector"}
+SEARCH_TABLE_PREFIXES = ("tickets_fts", "comments_fts")
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    if type_ == "table" and name and name.startswith(SEARCH_TABLE_PREFIXES):
+        return False
+    if type_ == "column" and name in SEARCH_COLUMNS:
+        return False
+    return not (type_ == "index" and name in SEARCH_INDEXES)
+
 
 def database_url() -> str:
     url = config.attributes.get("database_url")
@@ -29,6 +43,7 @@ def configure(connection: Connection | None = None, url: str | None = None) -> N
         target_metadata=target_metadata,
         compare_type=True,
         render_as_batch=True,
+        include_object=include_object,
         literal_binds=connection is None,
     )
 
