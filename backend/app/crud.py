@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, Double, bindparam, column, func, literal_column, table, tuple_, union
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, delete, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app import lifecycle
+from app import lifecycle, ticket_query
 from app.core import security
 from app.core.config import get_settings
 from app.core.errors import BadCredentials, Conflict, Forbidden, Invalid, NotFound, StaleVersion, Throttled
@@ -32,6 +32,7 @@ from app.models import (
     Ticket,
     TicketCreate,
     TicketEvent,
+    TicketQuery,
     TicketStatus,
     TicketUpdate,
     TransitionOption,
@@ -44,6 +45,7 @@ from app.models import (
 )
 from app.permissions import Permission as P
 from app.permissions import can_see, has, require, sees_internal_notes
+from app.search import SearchQuery
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -374,12 +376,111 @@ def get_ticket(*, session: Session, ticket_id: int, viewer: User) -> Ticket:
     return _visible_ticket(session, ticket_id, viewer)
 
 
-def list_tickets(*, session: Session, viewer: User, offset: int, limit: int) -> tuple[list[Ticket], int]:
-    stmt = select(Ticket)
+# Sort name -> the indexed column it orders by (app.ticket_query names them; models.py indexes them).
+_SORT_COLUMNS: dict[str, Any] = {
+    "created_at": Ticket.created_at,
+    "updated_at": Ticket.updated_at,
+    "priority": Ticket.priority_rank,
+    "status": Ticket.status_rank,
+}
+
+
+def _ticket_filters(query: TicketQuery, viewer: User) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     if not has(viewer, P.ticket_read_all):
-        stmt = stmt.where(Ticket.reporter_id == viewer.id)
-    stmt = stmt.order_by(col(Ticket.created_at).desc(), col(Ticket.id).desc())
-    return _page(session, stmt, offset=offset, limit=limit)
+        conditions.append(col(Ticket.reporter_id) == viewer.id)
+    if query.status:
+        conditions.append(col(Ticket.status).in_(query.status))
+    if query.priority:
+        conditions.append(col(Ticket.priority).in_(query.priority))
+    people: list[tuple[Any, str | None]] = [
+        (Ticket.assignee_id, query.assignee),
+        (Ticket.reporter_id, query.reporter),
+        (Ticket.team_id, query.team),
+    ]
+    for ref, value in people:
+        if value == "none":
+            conditions.append(col(ref).is_(None))
+        elif value is not None:
+            conditions.append(col(ref) == (viewer.id if value == "me" else int(value)))
+    ranges: list[tuple[Any, datetime | None, datetime | None]] = [
+        (Ticket.created_at, query.created_after, query.created_before),
+        (Ticket.updated_at, query.updated_after, query.updated_before),
+    ]
+    for moment, after, before in ranges:
+        if after is not None:
+            conditions.append(col(moment) > after)
+        if before is not None:
+            conditions.append(col(moment) < before)
+    return conditions
+
+
+def _search(
+    session: Session, text: SearchQuery, viewer: User
+) -> tuple[ColumnElement[bool], ColumnElement[float]]:
+    """(tickets matching `text` in their title/description or a comment the viewer may read,
+    relevance of the ticket's own text). PostgreSQL: tsvector + GIN; SQLite: FTS5."""
+    comment_visible = [] if sees_internal_notes(viewer) else [col(Comment.internal).is_(False)]
+    if session.get_bind().dialect.name == "postgresql":
+        tsquery = func.websearch_to_tsquery("english", text.websearch())
+        ticket_vector: ColumnElement[Any] = literal_column("tickets.search_vector")
+        comment_vector: ColumnElement[Any] = literal_column("comments.search_vector")
+        in_tickets = select(Ticket.id).where(ticket_vector.op("@@")(tsquery))
+        in_comments = select(Comment.ticket_id).where(comment_vector.op("@@")(tsquery), *comment_visible)
+        # float8, not ts_rank's real: a cursor's value must round-trip through JSON exactly.
+        relevance: ColumnElement[float] = func.ts_rank(ticket_vector, tsquery).cast(Double)
+    else:
+        expression = text.fts5()
+        tickets_fts, comments_fts = (
+            table("tickets_fts", column("rowid")),
+            table("comments_fts", column("rowid")),
+        )
+        ticket_match = literal_column("tickets_fts").op("MATCH")(expression)
+        in_tickets = select(tickets_fts.c.rowid).where(ticket_match)
+        in_comments = (
+            select(Comment.ticket_id)
+            .join(comments_fts, comments_fts.c.rowid == Comment.id)
+            .where(literal_column("comments_fts").op("MATCH")(expression), *comment_visible)
+        )
+        bm25 = select(-func.bm25(literal_column("tickets_fts"))).where(
+            ticket_match, tickets_fts.c.rowid == Ticket.id
+        )
+        relevance = func.coalesce(bm25.scalar_subquery(), 0.0)
+    return col(Ticket.id).in_(union(in_tickets, in_comments)), relevance
+
+
+def list_tickets(
+    *, session: Session, viewer: User, query: TicketQuery
+) -> tuple[list[Ticket], int, str | None]:
+    """One page of the tickets the viewer may see that match `query`, the exact count of all of
+    them, and the cursor of the next page (None on the last)."""
+    conditions = _ticket_filters(query, viewer)
+    key_name, descending = query.order()
+    key: ColumnElement[Any] = _SORT_COLUMNS.get(key_name)  # type: ignore[assignment]
+    if (text := query.search()) is not None:
+        matches, relevance = _search(session, text, viewer)
+        conditions.append(matches)
+        if key_name == "relevance":
+            key = relevance
+    count = session.exec(select(func.count()).select_from(Ticket).where(*conditions)).one()
+
+    stmt = select(Ticket, key).where(*conditions)
+    if (after := query.after()) is not None:
+        value, row_id = after
+        row, bound = (
+            tuple_(key, Ticket.id),
+            tuple_(bindparam(None, value, type_=key.type), bindparam(None, row_id)),
+        )
+        stmt = stmt.where(row < bound if descending else row > bound)
+    order = (key.desc(), col(Ticket.id).desc()) if descending else (key.asc(), col(Ticket.id).asc())
+    rows = session.exec(stmt.order_by(*order).offset(query.offset).limit(query.limit + 1)).all()
+    page = [ticket for ticket, _ in rows[: query.limit]]
+    next_cursor = None
+    if len(rows) > query.limit:
+        last_ticket, last_key = rows[query.limit - 1]
+        assert last_ticket.id is not None
+        next_cursor = ticket_query.encode_cursor(key_name, last_key, last_ticket.id, query.fingerprint())
+    return page, count, next_cursor
 
 
 def create_ticket(*, session: Session, ticket_in: TicketCreate, reporter: User) -> Ticket:

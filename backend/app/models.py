@@ -4,15 +4,18 @@ Each resource follows one ladder: `XBase` (shared fields) -> `XCreate` / `XUpdat
 fields refused) -> `XPublic` (output) and `X` (the table).
 """
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import ConfigDict, EmailStr, field_validator
+from pydantic import ConfigDict, EmailStr, ValidationInfo, field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
+from app import search, ticket_query
 from app.core.types import UTCDateTime, enum_type
+from app.ticket_query import TicketSort
 
 # Constraint names must be stable for migrations (and batch mode on SQLite): set before any table.
 SQLModel.metadata.naming_convention = {
@@ -326,7 +329,96 @@ class TicketPublic(TicketBase):
 
 class TicketsPublic(SQLModel):
     data: list[TicketPublic]
-    count: int
+    count: int = Field(description="Exact number of tickets matching the filters (all pages).")
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+_ID = r"[1-9][0-9]{0,9}"
+
+
+class TicketQuery(SQLModel):
+    """The query parameters of `GET /tickets/`: typed, allow-listed filters, search, sort and paging."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    status: list[TicketStatus] = Field(default_factory=list, description="Repeatable: any of these.")
+    priority: list[Priority] = Field(default_factory=list, description="Repeatable: any of these.")
+    assignee: str | None = Field(default=None, description="A user id, `me` or `none`.")
+    reporter: str | None = Field(default=None, description="A user id or `me`.")
+    team: str | None = Field(default=None, description="A team id or `none`.")
+    created_after: datetime | None = Field(default=None, description="Exclusive; naive times are UTC.")
+    created_before: datetime | None = Field(default=None, description="Exclusive; naive times are UTC.")
+    updated_after: datetime | None = Field(default=None, description="Exclusive; naive times are UTC.")
+    updated_before: datetime | None = Field(default=None, description="Exclusive; naive times are UTC.")
+    q: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=search.MAX_LENGTH,
+        description='Full-text search: words, "phrases", OR, -exclusions. Ranked by relevance unless sorted.',
+    )
+    sort: TicketSort | None = Field(default=None, description="Default `-created_at` (relevance with `q`).")
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=10_000_000, description="Rows to skip; not with `cursor`.")
+    cursor: str | None = Field(
+        default=None, max_length=512, description="`next_cursor` of the previous page."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_parameters(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(cls.model_fields))
+            if unknown:
+                allowed = ", ".join(cls.model_fields)
+                raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; allowed: {allowed}")
+        return data
+
+    @field_validator("created_after", "created_before", "updated_after", "updated_before", mode="after")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    @field_validator("assignee", "reporter", "team", mode="after")
+    @classmethod
+    def _id_or_keyword(cls, value: str | None, info: ValidationInfo) -> str | None:
+        keywords = {"assignee": ("me", "none"), "reporter": ("me",), "team": ("none",)}[str(info.field_name)]
+        if value is None or value in keywords:
+            return value
+        if not re.fullmatch(_ID, value) or int(value) > MAX_ID:
+            raise ValueError(f"expected a positive id (at most {MAX_ID}) or one of: {', '.join(keywords)}")
+        return value
+
+    @model_validator(mode="after")
+    def _search_and_cursor(self) -> "TicketQuery":
+        self.search()  # raises on bad syntax
+        if self.cursor is not None:
+            if self.offset:
+                raise ValueError("use either offset or cursor, not both")
+            self.after()
+        return self
+
+    def search(self) -> search.SearchQuery | None:
+        if self.q is None:
+            return None
+        try:
+            return search.parse(self.q)
+        except search.SearchSyntaxError as exc:
+            raise ValueError(f"q: {exc}") from None
+
+    def order(self) -> tuple[str, bool]:
+        """(sort key, descending)."""
+        return ticket_query.effective_sort(self.sort, searching=self.q is not None)
+
+    def fingerprint(self) -> str:
+        return ticket_query.fingerprint(self.model_dump(mode="json", exclude={"limit", "offset", "cursor"}))
+
+    def after(self) -> tuple[Any, int] | None:
+        """The (sort value, id) the cursor points after."""
+        if self.cursor is None:
+            return None
+        return ticket_query.decode_cursor(self.cursor, sort_key=self.order()[0], query=self.fingerprint())
 
 
 class StatusChange(Input):

@@ -23,7 +23,7 @@ SEARCH_INDEXES = {"ix_tickets_search_vector", "ix_comments_search_vector"}
 SEARCH_TABLE_PREFIXES = ("tickets_fts", "comments_fts")
 
 
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+def include_object(_obj: object, name: str | None, type_: str, _reflected: bool, _compare_to: object) -> bool:
     if type_ == "table" and name and name.startswith(SEARCH_TABLE_PREFIXES):
         return False
     if type_ == "column" and name in SEARCH_COLUMNS:

@@ -1,6 +1,6 @@
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from app import crud
 from app.api.deps import CurrentUser, IfMatch, PageDep, PathId, SessionDep, etag
@@ -15,6 +15,7 @@ from app.models import (
     TicketEventPublic,
     TicketEventsPublic,
     TicketPublic,
+    TicketQuery,
     TicketsPublic,
     TicketUpdate,
     TransitionsPublic,
@@ -48,10 +49,19 @@ def create_ticket(
 
 
 @router.get("/", response_model=TicketsPublic)
-def list_tickets(session: SessionDep, user: CurrentUser, page: PageDep) -> TicketsPublic:
-    """Newest first. Reporters see only the tickets they reported."""
-    tickets, count = crud.list_tickets(session=session, viewer=user, offset=page.offset, limit=page.limit)
-    return TicketsPublic(data=[TicketPublic.model_validate(t) for t in tickets], count=count)
+def list_tickets(
+    session: SessionDep, user: CurrentUser, query: Annotated[TicketQuery, Query()]
+) -> TicketsPublic:
+    """Filter, search, sort and page the tickets you may see (reporters: only their own).
+
+    Newest first by default; ranked by relevance with `q` unless `sort` is given. Page with
+    `offset`, or pass the `next_cursor` of a page as `cursor` for the next one (constant time at
+    any depth). `count` is exact.
+    """
+    tickets, count, next_cursor = crud.list_tickets(session=session, viewer=user, query=query)
+    return TicketsPublic(
+        data=[TicketPublic.model_validate(t) for t in tickets], count=count, next_cursor=next_cursor
+    )
 
 
 @router.get("/{ticket_id}", response_model=TicketPublic, responses=NOT_FOUND)

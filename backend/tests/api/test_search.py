@@ -1,0 +1,240 @@
+"""GET /tickets/: typed filters, full-text search, sorting, offset and keyset pagination, role rules."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from app.factories import CommentFactory, TicketFactory
+from app.models import Priority, Role, Team, Ticket, TicketStatus, User
+from tests.utils import API, auth
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Corpus:
+    agent: User
+    other_agent: User
+    reporter: User
+    other_reporter: User
+    team: Team
+    tickets: dict[str, Ticket]
+
+
+def add_ticket(session: Session, name: str, reporter: User, hours: int, **fields: Any) -> Ticket:
+    moment = T0 + timedelta(hours=hours)
+    ticket = TicketFactory.build(
+        reporter_id=reporter.id, created_at=moment, updated_at=fields.pop("updated_at", moment), **fields
+    )
+    session.add(ticket)
+    session.commit()
+    return ticket
+
+
+@pytest.fixture
+def corpus(session: Session, make_user: Any, make_team: Any) -> Corpus:
+    agent, other_agent = make_user(Role.agent), make_user(Role.agent)
+    reporter, other_reporter = make_user(Role.reporter), make_user(Role.reporter)
+    team = make_team()
+    S, P = TicketStatus, Priority
+    tickets = {
+        "vpn": add_ticket(session, "vpn", reporter, 0, title="VPN connection drops", description="Every ten minutes",
+                          priority=P.high, status=S.open, team_id=team.id),
+        "printer": add_ticket(session, "printer", reporter, 1, title="Printer jammed on floor 3",
+                              description="Paper stuck in tray", priority=P.low, status=S.in_progress,
+                              assignee_id=agent.id),
+        "cert": add_ticket(session, "cert", other_reporter, 2, title="Portal shows a certificate warning",
+                           description="Browsers warn about an expired certificate", priority=P.urgent,
+                           status=S.open, assignee_id=other_agent.id, team_id=team.id),
+        "dns": add_ticket(session, "dns", other_reporter, 3, title="DNS lookups slow",
+                          description="Resolver times out; the VPN is fine", priority=P.medium,
+                          status=S.resolved, resolution="Restarted the resolver", updated_at=T0 + timedelta(days=5)),
+        "mail": add_ticket(session, "mail", reporter, 4, title="E-mail delivery delayed",
+                           description="Queue backs up after noon", priority=P.high, status=S.closed,
+                           assignee_id=agent.id),
+        "laptop": add_ticket(session, "laptop", other_reporter, 5, title="Laptop will not boot",
+                             description="Black screen after the logo", priority=P.urgent, status=S.on_hold,
+                             assignee_id=agent.id),
+    }  # fmt: skip
+    for ticket_name, body, internal in (
+        ("laptop", "Tried safe mode; the firmware update broke the bootloader", False),
+        ("printer", "Secret vendor escalation code 4711 for the firmware", True),
+    ):
+        session.add(CommentFactory.build(ticket_id=tickets[ticket_name].id, author_id=agent.id, body=body,
+                                         internal=internal))  # fmt: skip
+    session.commit()
+    return Corpus(agent, other_agent, reporter, other_reporter, team, tickets)
+
+
+def names(corpus: Corpus, body: dict[str, Any]) -> list[str]:
+    by_id = {t.id: name for name, t in corpus.tickets.items()}
+    return [by_id[t["id"]] for t in body["data"]]
+
+
+def get(client: TestClient, user: User, query: str) -> Any:
+    return client.get(f"{API}/tickets/?{query}", headers=auth(user))
+
+
+NEWEST_FIRST = ["laptop", "mail", "dns", "cert", "printer", "vpn"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", NEWEST_FIRST),
+        ("status=open", ["cert", "vpn"]),
+        ("status=open&status=on_hold", ["laptop", "cert", "vpn"]),
+        ("priority=urgent", ["laptop", "cert"]),
+        ("priority=high&priority=low", ["mail", "printer", "vpn"]),
+        ("assignee=none", ["dns", "vpn"]),
+        ("assignee=me", ["laptop", "mail", "printer"]),
+        ("reporter=me", []),
+        ("status=open&priority=urgent", ["cert"]),
+        ("created_after=2026-03-01T11:00:00Z", ["laptop", "mail", "dns"]),
+        ("created_before=2026-03-01T11:00:00Z", ["printer", "vpn"]),
+        ("created_after=2026-03-01T09:00:00&created_before=2026-03-01T12:00:00", ["cert", "printer"]),
+        ("updated_after=2026-03-03T00:00:00Z", ["dns"]),
+        ("updated_before=2026-03-01T10:30:00%2B00:00", ["printer", "vpn"]),
+        ("sort=created_at", NEWEST_FIRST[::-1]),
+        ("sort=-priority", ["laptop", "cert", "mail", "vpn", "dns", "printer"]),  # ties: newest id first
+        ("sort=priority", ["printer", "dns", "vpn", "mail", "cert", "laptop"]),
+        ("sort=status", ["vpn", "cert", "printer", "laptop", "dns", "mail"]),
+        ("sort=-updated_at&limit=2", ["dns", "laptop"]),
+    ],
+)
+def test_filters_and_sorts(client: TestClient, corpus: Corpus, query: str, expected: list[str]) -> None:
+    response = get(client, corpus.agent, query)
+    assert response.status_code == 200, response.text
+    assert names(corpus, response.json()) == expected
+    if "limit" not in query:
+        assert response.json()["count"] == len(expected)
+
+
+def test_filters_by_ids(client: TestClient, corpus: Corpus) -> None:
+    assert names(corpus, get(client, corpus.agent, f"team={corpus.team.id}").json()) == ["cert", "vpn"]
+    assert names(corpus, get(client, corpus.agent, f"assignee={corpus.other_agent.id}").json()) == ["cert"]
+    assert names(corpus, get(client, corpus.agent, f"reporter={corpus.reporter.id}").json()) == [
+        "mail",
+        "printer",
+        "vpn",
+    ]
+    assert names(corpus, get(client, corpus.agent, "team=none&priority=urgent").json()) == ["laptop"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("q=vpn", ["vpn", "dns"]),  # title match ranks above a description match
+        ("q=certificate", ["cert"]),
+        ("q=connections", ["vpn"]),  # stemming: connections ~ connection
+        ('q="expired certificate"', ["cert"]),
+        ('q="certificate expired"', []),  # a phrase keeps its word order
+        ("q=printer OR laptop", None),
+        ("q=vpn -resolver", ["vpn"]),
+        ("q=bootloader", ["laptop"]),  # found in a comment
+        ("q=firmware", ["laptop", "printer"]),  # the internal note matches for agents
+        ("q=vpn&sort=created_at", ["vpn", "dns"]),
+        ("q=vpn&status=resolved", ["dns"]),
+        ("q=zebra", []),
+    ],
+)
+def test_full_text_search(client: TestClient, corpus: Corpus, query: str, expected: list[str] | None) -> None:
+    response = get(client, corpus.agent, query)
+    assert response.status_code == 200, response.text
+    found = names(corpus, response.json())
+    if expected is None:
+        assert sorted(found) == ["laptop", "printer"]
+    else:
+        assert (
+            found == expected
+            if "sort" in query or len(expected) < 2 or query == "q=vpn"
+            else sorted(found) == sorted(expected)
+        )
+    assert response.json()["count"] == len(found)
+
+
+def test_reporters_search_only_their_tickets_and_no_internal_notes(
+    client: TestClient, corpus: Corpus
+) -> None:
+    assert names(corpus, get(client, corpus.reporter, "q=vpn").json()) == ["vpn"]  # not other_reporter's dns
+    assert names(corpus, get(client, corpus.reporter, "q=firmware").json()) == []  # the note is internal
+    assert names(corpus, get(client, corpus.other_reporter, "q=firmware").json()) == ["laptop"]
+    assert names(corpus, get(client, corpus.reporter, "").json()) == ["mail", "printer", "vpn"]
+    assert names(corpus, get(client, corpus.reporter, f"reporter={corpus.other_reporter.id}").json()) == []
+    assert get(client, corpus.reporter, "status=open").json()["count"] == 1
+
+
+def test_cursor_pages_walk_the_whole_list(client: TestClient, corpus: Corpus) -> None:
+    for query in (
+        "",
+        "sort=priority",
+        "sort=-status",
+        "q=vpn OR printer OR laptop OR dns",
+        "status=open&status=closed",
+    ):
+        everything = get(client, corpus.agent, f"{query}&limit=100").json()
+        walked: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = get(
+                client, corpus.agent, f"{query}&limit=2" + (f"&cursor={cursor}" if cursor else "")
+            ).json()
+            assert page["count"] == everything["count"]
+            walked += page["data"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert walked == everything["data"], query
+        assert everything["next_cursor"] is None
+
+
+def test_offset_pages_also_give_a_cursor(client: TestClient, corpus: Corpus) -> None:
+    first = get(client, corpus.agent, "limit=3&offset=1").json()
+    assert names(corpus, first) == NEWEST_FIRST[1:4]
+    after = get(client, corpus.agent, f"limit=3&cursor={first['next_cursor']}").json()
+    assert names(corpus, after) == NEWEST_FIRST[4:]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("colour=red", "unknown parameter(s) colour; allowed: status, priority, assignee"),
+        (
+            "status=done",
+            "Input should be 'open', 'in_progress', 'on_hold', 'resolved', 'closed' or 'cancelled'",
+        ),
+        ("priority=p1", "Input should be 'low', 'medium', 'high' or 'urgent'"),
+        (
+            "sort=title",
+            "Input should be 'created_at', '-created_at', 'updated_at', '-updated_at', 'priority'",
+        ),
+        ("assignee=bob", "expected a positive id (at most 2147483647) or one of: me, none"),
+        ("team=me", "one of: none"),
+        ("created_after=yesterday", "datetime"),
+        ("limit=101", "less than or equal to 100"),
+        ("q=-vpn", "each alternative needs at least one word"),
+        ("q=", "at least 1 character"),
+        ("cursor=bm90LWpzb24", "not a valid cursor"),
+        ("cursor=abc&offset=2", "use either offset or cursor, not both"),
+    ],
+)
+def test_bad_queries_are_422_naming_what_is_allowed(
+    client: TestClient, corpus: Corpus, query: str, message: str
+) -> None:
+    response = get(client, corpus.agent, query)
+    assert response.status_code == 422
+    assert message in response.json()["detail"][0]["msg"]
+
+
+def test_a_cursor_only_fits_its_own_query(client: TestClient, corpus: Corpus) -> None:
+    cursor = get(client, corpus.agent, "limit=2&status=open&status=closed").json()["next_cursor"]
+    for other in ("status=open", "sort=priority", "q=vpn", ""):
+        response = get(client, corpus.agent, f"limit=2&{other}&cursor={cursor}")
+        assert response.status_code == 422
+        assert "different query" in response.json()["detail"][0]["msg"]
+    both = get(client, corpus.agent, f"limit=2&status=open&status=closed&cursor={cursor}&offset=1")
+    assert "either offset or cursor" in both.json()["detail"][0]["msg"]
