@@ -35,7 +35,6 @@ from app.models import (
     TicketEvent,
     TicketPublic,
     TicketQuery,
-    TicketsPublic,
     TicketStatus,
     TicketUpdate,
     TransitionOption,
@@ -452,14 +451,17 @@ def _search(
     return col(Ticket.id).in_(union(in_tickets, in_comments)), relevance
 
 
-# The columns a list page returns, read without the ORM: a page is read-only, and building 50 ORM
-# objects per request would cost more than the queries themselves.
-_PUBLIC_COLUMNS = [getattr(Ticket, name) for name in TicketPublic.model_fields]
+# What a list page returns, read as plain columns: a page is read-only, and building ORM objects or
+# models for 50 rows per request would cost more than the queries themselves.
+_PUBLIC_NAMES = tuple(TicketPublic.model_fields)
+_PUBLIC_COLUMNS = [getattr(Ticket, name) for name in _PUBLIC_NAMES]
 
 
-def list_tickets(*, session: Session, viewer: User, query: TicketQuery) -> TicketsPublic:
-    """One page of the tickets the viewer may see that match `query`, the exact count of all of
-    them, and the cursor of the next page (None on the last)."""
+def list_tickets(
+    *, session: Session, viewer: User, query: TicketQuery
+) -> tuple[list[dict[str, Any]], int, str | None]:
+    """One page of the tickets the viewer may see that match `query` (rows shaped as TicketPublic),
+    the exact count of all of them, and the cursor of the next page (None on the last)."""
     conditions = _ticket_filters(query, viewer)
     key_name, descending = query.order()
     key: ColumnElement[Any] = _SORT_COLUMNS.get(key_name)  # type: ignore[assignment]
@@ -480,13 +482,12 @@ def list_tickets(*, session: Session, viewer: User, query: TicketQuery) -> Ticke
         stmt = stmt.where(row < bound if descending else row > bound)
     order = (key.desc(), col(Ticket.id).desc()) if descending else (key.asc(), col(Ticket.id).asc())
     rows = session.execute(stmt.order_by(*order).offset(query.offset).limit(query.limit + 1)).all()
-    # Rows come straight from the table's typed columns: no need to validate them again.
-    page = [TicketPublic.model_construct(**row._mapping) for row in rows[: query.limit]]
+    page = [dict(zip(_PUBLIC_NAMES, r, strict=False)) for r in rows[: query.limit]]
     next_cursor = None
     if len(rows) > query.limit:
         last = rows[query.limit - 1]
         next_cursor = ticket_query.encode_cursor(key_name, last.sort_key, last.id, query.fingerprint())
-    return TicketsPublic.model_construct(data=page, count=count, next_cursor=next_cursor)
+    return page, count, next_cursor
 
 
 def create_ticket(*, session: Session, ticket_in: TicketCreate, reporter: User) -> Ticket:

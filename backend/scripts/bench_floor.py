@@ -1,0 +1,81 @@
+"""The floor for scripts/bench_list.py: a minimal Starlette + psycopg endpoint that runs the same SQL
+as `GET /api/v1/tickets/?status=...&priority=...&limit=...` (user lookup, exact count, one page) and
+returns the same JSON, with nothing else (no ORM, no validation, no auth checks, no middleware).
+
+Run: DATABASE_URL=postgresql://... uvicorn scripts.bench_floor:app --port 8001  (from backend/)
+"""
+
+import json
+import os
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.models import TicketQuery
+from app.ticket_query import encode_cursor
+
+COLUMNS = (
+    "title, description, priority, assignee_id, team_id, id, status, reporter_id, created_at, updated_at, "
+    "resolved_at, closed_at, resolution, reopen_count, version"
+)
+NAMES = [c.strip() for c in COLUMNS.split(",")]
+_pool: "queue.Queue[psycopg.Connection[Any]]" = queue.Queue()
+
+
+def _dsn() -> str:
+    return os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+
+
+@contextmanager
+def connection() -> Iterator[psycopg.Connection[Any]]:
+    try:
+        conn = _pool.get_nowait()
+    except queue.Empty:
+        conn = psycopg.connect(_dsn(), autocommit=True)
+    try:
+        yield conn
+    finally:
+        _pool.put(conn)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
+def tickets(request: Request) -> Response:
+    statuses = request.query_params.getlist("status")
+    priorities = request.query_params.getlist("priority")
+    limit = int(request.query_params.get("limit", "20"))
+    where = "status = ANY(%(s)s) AND priority = ANY(%(p)s)"
+    params = {"s": statuses, "p": priorities}
+    with connection() as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, email, role, is_active FROM users WHERE id = %(u)s", {"u": 1})
+        cur.fetchone()
+        cur.execute(f"SELECT count(*) FROM tickets WHERE {where}", params)
+        count = cur.fetchone()[0]  # type: ignore[index]
+        cur.execute(
+            f"SELECT {COLUMNS} FROM tickets WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(n)s",
+            {**params, "n": limit + 1},
+        )
+        rows = cur.fetchall()
+    data = [{name: _json(value) for name, value in zip(NAMES, row, strict=True)} for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        query = TicketQuery.model_validate({"status": statuses, "priority": priorities})
+        next_cursor = encode_cursor("created_at", last[8], last[5], query.fingerprint())
+    body = json.dumps({"data": data, "count": count, "next_cursor": next_cursor}, separators=(",", ":"))
+    return Response(body, media_type="application/json")
+
+
+app = Starlette(routes=[Route("/floor/tickets", tickets)])

@@ -1,0 +1,198 @@
+"""Benchmark the ticket list on PostgreSQL: filters, selective search, keyset depth, and the floor.
+
+One uvicorn worker serves the app; another serves scripts/bench_floor.py (Starlette + psycopg, the
+same SQL and JSON); wrk loads each case from loopback and reports req/s and latency percentiles.
+
+    cd backend
+    .venv/bin/python scripts/bench_list.py --database-url postgresql://postgres@127.0.0.1/incident_desk_bench \
+        --seed-tickets 1000000          # omit --seed-tickets to reuse an already seeded database
+
+Needs wrk (apt-get install wrk). Prints a table, and the JSON figures with --json FILE.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+BACKEND = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(BACKEND))
+
+from app.factories import DEMO_PASSWORD  # noqa: E402
+from app.models import Role, TicketQuery  # noqa: E402
+from app.seed import DEMO_LOGINS  # noqa: E402
+from app.ticket_query import encode_cursor  # noqa: E402
+
+WRK_SCRIPT = """
+local token = os.getenv("BENCH_TOKEN")
+wrk.headers["Authorization"] = token and ("Bearer " .. token) or nil
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'RESULT {"requests": %d, "seconds": %.3f, "non2xx": %d, "socket_errors": %d, ' ..
+    '"p50_ms": %.2f, "p95_ms": %.2f, "p99_ms": %.2f, "max_ms": %.2f}\\n',
+    summary.requests, summary.duration / 1e6, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def psql_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def seed(url: str, tickets: int) -> None:
+    env = {**os.environ, "DATABASE_URL": url}
+    started = time.monotonic()
+    subprocess.run(
+        [str(BACKEND / ".venv/bin/db"), "seed", "--tickets", str(tickets), "--users", "2000", "--seed", "1", "--yes"],
+        cwd=BACKEND, env=env, check=True,
+    )  # fmt: skip
+    print(f"seeded {tickets:,} tickets in {time.monotonic() - started:.0f} s")
+
+
+def serve(module: str, url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "DB_POOL_SIZE": "20", "ENVIRONMENT": "local"}
+    proc = subprocess.Popen(
+        [str(BACKEND / ".venv/bin/uvicorn"), module, "--port", str(port), "--workers", "1",
+         "--no-access-log", "--log-level", "warning"],
+        cwd=BACKEND, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.get(f"{base}/health", timeout=1)
+            return proc, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"{module} did not start; see {log}")
+
+
+def wrk(url: str, token: str | None, seconds: int, connections: int, script: Path) -> dict[str, Any]:
+    env = {**os.environ, "BENCH_TOKEN": token or ""}
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def rare_term(conn: psycopg.Connection[Any], total: int) -> tuple[str, int]:
+    """The most frequent word (title or description) that still occurs in under 1 % of tickets."""
+    row = conn.execute(
+        "SELECT word, ndoc FROM ts_stat('SELECT search_vector FROM tickets') "
+        "WHERE ndoc < %s AND word ~ '^[[:alnum:]]+$' ORDER BY ndoc DESC, word LIMIT 1",
+        (total * 0.01,),
+    ).fetchone()
+    if row is None:
+        raise SystemExit("no word occurs in under 1 % of tickets")
+    return str(row[0]), int(row[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument(
+        "--seed-tickets", type=int, help="(Re)seed the database with this many tickets first."
+    )
+    parser.add_argument("--seconds", type=int, default=20, help="Duration of each wrk run.")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--json", type=Path, help="Also write the figures here.")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    if args.seed_tickets:
+        seed(args.database_url, args.seed_tickets)
+    with psycopg.connect(psql_url(args.database_url), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        total = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]  # type: ignore[index]
+        term, term_hits = rare_term(conn, total)
+        depth = int(total * 0.9)
+        deep = conn.execute(
+            "SELECT created_at, id FROM tickets ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1", (depth,)
+        ).fetchone()
+        assert deep is not None
+    cursor = encode_cursor("created_at", deep[0], deep[1], TicketQuery.model_validate({}).fingerprint())
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-list-"))
+    script = workdir / "report.lua"
+    script.write_text(WRK_SCRIPT)
+    app_proc, app_base = serve("app.main:app", args.database_url, workdir / "app.log")
+    floor_proc, floor_base = serve("scripts.bench_floor:app", args.database_url, workdir / "floor.log")
+    try:
+        login = httpx.post(
+            f"{app_base}/api/v1/login/access-token",
+            data={"username": DEMO_LOGINS[Role.agent], "password": DEMO_PASSWORD},
+        )
+        token = login.json()["access_token"]
+        filters = "status=open&priority=high&limit=50"
+        ours = httpx.get(
+            f"{app_base}/api/v1/tickets/?{filters}", headers={"Authorization": f"Bearer {token}"}
+        ).json()
+        floor = httpx.get(f"{floor_base}/floor/tickets?{filters}").json()
+        assert ours == floor, "the floor must return the same JSON as the API"
+        cases = [
+            ("list: 2 filters, limit 50 (API)", f"{app_base}/api/v1/tickets/?{filters}", token),
+            ("list: 2 filters, limit 50 (floor)", f"{floor_base}/floor/tickets?{filters}", None),
+            (f"search q={term} ({term_hits} hits)", f"{app_base}/api/v1/tickets/?q={term}&limit=50", token),
+            ("keyset: first page", f"{app_base}/api/v1/tickets/?limit=50", token),
+            ("keyset: page at 90 % depth", f"{app_base}/api/v1/tickets/?limit=50&cursor={cursor}", token),
+        ]
+        results: dict[str, dict[str, Any]] = {}
+        for name, url, auth in cases:
+            wrk(url, auth, 3, args.connections, script)  # warm-up
+            results[name] = wrk(url, auth, args.seconds, args.connections, script)
+    finally:
+        for proc in (app_proc, floor_proc):
+            proc.terminate()
+            proc.wait(timeout=15)
+
+    print(
+        f"\n{total:,} tickets on PostgreSQL; one uvicorn worker; wrk -t2 -c{args.connections} -d{args.seconds}s\n"
+    )
+    print(f"{'case':44} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for name, r in results.items():
+        print(
+            f"{name:44} {r['rps']:8.0f} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['p99_ms']:8.1f} {r['non2xx']:8d}"
+        )
+    names = list(results)
+    api, floor_r, _, first, deep_r = (results[n] for n in names)
+    summary = {
+        "tickets": total,
+        "throughput_vs_floor": api["rps"] / floor_r["rps"],
+        "deep_vs_first_p50": deep_r["p50_ms"] / first["p50_ms"],
+        "deep_vs_first_p95": deep_r["p95_ms"] / first["p95_ms"],
+    }
+    print(
+        f"\nAPI/floor throughput: {summary['throughput_vs_floor']:.2f}x (target >= 0.6); "
+        f"90 % keyset page / first page: p50 {summary['deep_vs_first_p50']:.2f}x, "
+        f"p95 {summary['deep_vs_first_p95']:.2f}x (target <= 1.5)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "cases": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
