@@ -1,22 +1,43 @@
 """`db`: manage the Incident Desk database (`poetry run db --help`).
 
-Exit codes: 0 success; 1 the command failed (the line says why); 2 bad usage or input;
-3 the database cannot be reached; 4 the schema is not at the migrations' single head.
+Every failure is one red `error:` line on stderr (no traceback) and one of these exit codes:
+
+0 success; 1 the command failed (the line says why); 2 bad usage or input (unknown revision,
+invalid configuration, impossible counts); 3 the database cannot be reached; 4 the schema is not at
+the migrations' single head, or the migrations have several heads; 5 refused: not confirmed, or
+ENVIRONMENT=production without --force; 6 `db migrate` found tables without alembic's version table
+that differ from the migrations (the differences follow the error line); 130 interrupted (Ctrl-C or
+SIGTERM).
 """
 
 import functools
 import logging
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Annotated, NoReturn, ParamSpec, TypeVar
 
 import typer
 from alembic.util.exc import CommandError
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column, Table
+from rich.text import Text
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 from tenacity import (
     RetryError,
     Retrying,
@@ -25,17 +46,20 @@ from tenacity import (
     wait_fixed,
 )
 
-from app import crud
+from app import crud, factories
+from app import seed as seeding
 from app.core import migrations
 from app.core.config import ConfigError, get_settings
 from app.core.db import get_engine
 from app.models import Role, UserCreate
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_AT_HEAD = 1, 2, 3, 4
+EXIT_REFUSED, EXIT_SCHEMA_DIFFERS, EXIT_INTERRUPTED = 5, 6, 130
 
 app = typer.Typer(
     help="Manage the Incident Desk database: migrations, checks, reset and demo data.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
     add_completion=False,
 )
@@ -47,13 +71,13 @@ R = TypeVar("R")
 
 
 class CliError(Exception):
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+    def __init__(self, message: str, code: int = EXIT_FAILED, details: Sequence[str] = ()) -> None:
         super().__init__(message)
-        self.code = code
+        self.code, self.details = code, details
 
 
-def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    raise CliError(message, code)
+def fail(message: str, code: int = EXIT_FAILED, details: Sequence[str] = ()) -> NoReturn:
+    raise CliError(message, code, details)
 
 
 def one_line(exc: BaseException) -> str:
@@ -66,10 +90,13 @@ def command(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        details: Sequence[str] = ()
         try:
             return func(*args, **kwargs)
         except CliError as exc:
-            code, message = exc.code, str(exc)
+            code, message, details = exc.code, str(exc), exc.details
+        except KeyboardInterrupt:
+            code, message = EXIT_INTERRUPTED, "interrupted"
         except ConfigError as exc:
             code, message = EXIT_USAGE, str(exc)
         except OperationalError as exc:
@@ -81,7 +108,9 @@ def command(func: Callable[P, R]) -> Callable[P, R]:
             code, message = EXIT_USAGE, one_line(exc)
         except SQLAlchemyError as exc:
             code, message = EXIT_FAILED, f"database error: {one_line(exc)}"
-        err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("error:", "red"), f" {message}"), highlight=False, soft_wrap=True)
+        for detail in details:
+            err.print(f"  - {detail}", highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(code)
 
     return wrapper
@@ -184,7 +213,7 @@ def heads() -> None:
 def history() -> None:
     """List the migrations, newest first."""
     for script in migrations.script_directory().walk_revisions():
-        out.print(f"{script.revision}  {script.doc}", highlight=False)
+        out.print(f"{script.revision}  {script.doc}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -204,6 +233,236 @@ def check() -> None:
             EXIT_NOT_AT_HEAD,
         )
     out.print(f"database at head {revision}")
+
+
+@app.command()
+@command
+def migrate() -> None:
+    """Bring the schema to head: what prestart runs. Stamps a matching schema made without alembic.
+
+    An empty or alembic-managed database is upgraded to head. Tables without alembic's version
+    table (made by hand or by an older tool) are compared with the migrations: identical -> stamped
+    at head, no DDL run; different -> refused with the differences listed (exit 6), nothing changed.
+    """
+    quiet_alembic()
+    head = single_head()
+    with engine().begin() as conn:
+        state = migrations.schema_state(conn)
+        if state == "unversioned":
+            differences = migrations.schema_differences(conn)
+            if differences:
+                many = f"{len(differences)} difference{'s' if len(differences) > 1 else ''}"
+                fail(
+                    f"the database has tables but no alembic revision, and they differ from the migrations "
+                    f"({many}); refusing to stamp it (fix the schema, or `db reset`):",
+                    EXIT_SCHEMA_DIFFERS,
+                    differences,
+                )
+            migrations.stamp_head(conn)
+    if state == "unversioned":
+        out.print(f"the existing schema matches the migrations: stamped it at head {head}", highlight=False)
+    else:
+        migrations.upgrade(database_url(), "head")
+    out.print(f"schema at {current_revision()}")
+
+
+def single_head() -> str:
+    heads = migrations.head_revisions()
+    if len(heads) != 1:
+        fail(f"the migrations have {len(heads)} heads ({', '.join(heads)}); merge them", EXIT_NOT_AT_HEAD)
+    return heads[0]
+
+
+# Tables whose rows do not make a database "hold data" (schema bookkeeping, transient state).
+NOT_DATA = frozenset({migrations.VERSION_TABLE, "db_metadata", "login_throttle"})
+
+
+def holds_data() -> bool:
+    """Whether any of the app's tables has a row (False for a database without tables)."""
+    with Session(engine()) as session:
+        existing = set(migrations.table_names(session.connection()))
+        tables = [name for name in SQLModel.metadata.tables if name in existing and name not in NOT_DATA]
+        return crud.has_rows(session=session, tables=tables)
+
+
+def shown_url() -> str:
+    return make_url(database_url()).render_as_string(hide_password=True)
+
+
+def guard_destruction(*, action: str, yes: bool, force: bool) -> None:
+    """Refuse in production without --force; ask unless --yes (no answer, e.g. no stdin: refuse)."""
+    environment = get_settings().ENVIRONMENT
+    if environment == "production" and not force:
+        fail(
+            f"ENVIRONMENT is production: {action} deletes all data; pass --force to do it anyway",
+            EXIT_REFUSED,
+        )
+    if yes:
+        return
+    try:
+        confirmed = typer.confirm(f"{action} deletes all data in {shown_url()}. Continue?", default=False)
+    except typer.Abort:
+        out.print()
+        confirmed = False
+    if not confirmed:
+        fail("not confirmed; nothing was changed (pass --yes to skip the question)", EXIT_REFUSED)
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Let SIGTERM (docker stop, kill) unwind like Ctrl-C, so transactions roll back visibly."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def reset_schema() -> str:
+    """Drop everything and migrate to head in one transaction; returns the head."""
+    quiet_alembic()
+    head = single_head()
+    with sigterm_interrupts(), engine().begin() as conn:
+        migrations.reset(conn)
+    return head
+
+
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Allow it when ENVIRONMENT is production.")]
+
+
+@app.command()
+@command
+def reset(yes: YesOption = False, force: ForceOption = False) -> None:
+    """Drop every table (alembic's version table included) and migrate to head: an empty database.
+
+    Asks for confirmation unless --yes; refuses when ENVIRONMENT is production unless --force.
+    """
+    guard_destruction(action="db reset", yes=yes, force=force)
+    head = reset_schema()
+    out.print(f"database reset: empty schema at head {head}")
+
+
+DEFAULT_TEAMS, DEFAULT_USERS, DEFAULT_TICKETS = 8, 200, 2_000
+ANCHOR_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
+
+
+@app.command()
+@command
+def seed(
+    tickets: Annotated[
+        int, typer.Option(help=f"Tickets to create (0 to {seeding.MAX_TICKETS:,}).")
+    ] = DEFAULT_TICKETS,
+    users: Annotated[
+        int, typer.Option(help=f"Users, the 3 demo logins included (3 to {seeding.MAX_USERS:,}).")
+    ] = DEFAULT_USERS,
+    teams: Annotated[int, typer.Option(help=f"Teams (1 to {seeding.MAX_TEAMS:,}).")] = DEFAULT_TEAMS,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Random seed: the same seed and counts give the same rows.")
+    ] = None,
+    anchor: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=ANCHOR_FORMATS,
+            metavar="DATETIME",
+            help="When the history ends, UTC unless an offset is given "
+            "(default: 2026-01-01T00:00:00Z with --seed, else now).",
+        ),
+    ] = None,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Only seed a database that holds no data; else do nothing.")
+    ] = False,
+    yes: YesOption = False,
+    force: ForceOption = False,
+) -> None:
+    """Reset the database, then fill it with demo data built by the factories (one transaction).
+
+    Users of every role across the teams, tickets in every lifecycle state with histories replayed
+    from the lifecycle table, comments and internal notes. Asks before replacing existing data
+    unless --yes (never for an empty database); refuses in production unless --force. Interrupted,
+    it leaves the empty migrated schema, never part of the data.
+    """
+    try:
+        plan = seeding.make_plan(teams=teams, users=users, tickets=tickets, seed=seed, anchor=anchor)
+    except seeding.SeedError as exc:
+        fail(str(exc), EXIT_USAGE)
+    has_data = holds_data()
+    if if_empty and has_data:
+        out.print("the database already holds data; not seeding (--if-empty)")
+        return
+    guard_destruction(action="db seed", yes=yes or not has_data, force=force)
+    started = time.monotonic()
+    head = reset_schema()
+    out.print(
+        f"schema reset to head {head}; inserting {plan.tickets:,} tickets in one transaction "
+        "(an interruption leaves the empty schema)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    try:
+        with sigterm_interrupts(), Session(engine()) as session, seed_progress(plan) as progress:
+            seeding.seed_database(session, plan, progress)
+            progress.phase("done")
+    except KeyboardInterrupt:
+        fail(
+            "interrupted: nothing was committed; the database holds the empty migrated schema",
+            EXIT_INTERRUPTED,
+        )
+    print_seed_summary(plan, time.monotonic() - started)
+
+
+@contextmanager
+def seed_progress(plan: seeding.Plan) -> Iterator[seeding.Progress]:
+    columns = (
+        TextColumn("{task.description:<25}"),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err) as bar:
+        task = bar.add_task("starting", total=plan.tickets)
+        yield seeding.Progress(
+            phase=lambda text: bar.update(task, description=text),
+            tickets_done=lambda count: bar.advance(task, count),
+        )
+
+
+def print_seed_summary(plan: seeding.Plan, elapsed: float) -> None:
+    with Session(engine()) as session:
+        counts = crud.count_rows(session=session, tables=[str(m.__tablename__) for m in seeding.TABLES])
+    total = sum(counts.values())
+    table = Table(
+        "table", Column("rows", justify="right"), box=box.SIMPLE, title="seeded", title_justify="left"
+    )
+    for name, count in counts.items():
+        table.add_row(name, f"{count:,}")
+    table.add_row("total", f"{total:,}", style="bold")
+    out.print(table)
+    anchor = plan.anchor.strftime("%Y-%m-%dT%H:%M:%SZ")
+    out.print(
+        f"elapsed {elapsed:.1f} s ({total / max(elapsed, 1e-9):,.0f} rows/s); seed {plan.seed}, anchor {anchor}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print(
+        f"same data again: db seed --seed {plan.seed} --anchor {anchor} --teams {plan.teams} "
+        f"--users {plan.users} --tickets {plan.tickets}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    logins = Table("role", "e-mail", "password", box=box.SIMPLE, title="demo logins", title_justify="left")
+    for role, email in seeding.DEMO_LOGINS.items():
+        logins.add_row(role.value, email, factories.DEMO_PASSWORD)
+    out.print(logins)
 
 
 @app.command("create-superuser")

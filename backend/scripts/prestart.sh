@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Before the API starts (the compose `prestart` service, and scripts/dev.sh on the host):
-# wait for the database, migrate it to head, create the first admin if it does not exist.
+# wait for the database, migrate it to head (`db migrate` also adopts a matching schema made
+# without alembic), seed demo data into an empty database when SEED_DEMO_DATA=1 (scripts/dev.sh
+# sets it), then create the first admin if it does not exist.
 set -euo pipefail
 db wait --timeout "${DB_WAIT_SECONDS:-60}"
-db upgrade
+db migrate
+if [[ ${SEED_DEMO_DATA:-0} == 1 ]]; then
+  db seed --if-empty --tickets "${SEED_DEMO_TICKETS:-300}" --users "${SEED_DEMO_USERS:-60}" --teams 6
+fi
 db create-superuser --from-settings

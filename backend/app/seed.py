@@ -1,0 +1,646 @@
+"""Demo data for `db seed`: rows built by the factories, histories walked on the lifecycle table.
+
+What a seed holds (ids are assigned here, 1..N per table, on the empty schema `db seed` resets to):
+
+- `teams` teams (TeamFactory) and `users` users (UserFactory), every one in a team. Users 1-3 are
+  the demo logins (DEMO_LOGINS, password factories.DEMO_PASSWORD); the rest are about 2% admins,
+  25% agents and the others reporters (3% of reporters inactive).
+- `tickets` tickets (TicketFactory text), created at even intervals over HISTORY_DAYS before the
+  anchor, oldest first. Each gets a final status (recent tickets are more often still open), then a
+  path to it from `open` over app.lifecycle.TRANSITIONS (all walks of up to MAX_MOVES moves,
+  shorter ones likelier), and its events are written the way app.crud writes them: `created`
+  events at version 1, one version per later change with `status_changed`, `assigned` and
+  `updated` events in crud's order, `commented`/`noted` events for comments (CommentFactory text)
+  at the version current then. Every timestamp is at or before the anchor, in id order per ticket.
+- The statuses a move into requires an assignee (in the table: in_progress) are only ever entered
+  with one, so every in_progress ticket has an assignee, reopened ones included.
+
+Speed: factory objects are built once into pools (at most POOL_SIZE each) and sampled with a seeded
+random.Random; the rows are plain tuples handed to app.crud's bulk loader BATCH_TICKETS tickets at a
+time, so memory stays flat whatever the count. The same seed, counts and anchor give the same rows.
+"""
+
+import bisect
+import random
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, Protocol
+
+from sqlmodel import Session, SQLModel
+
+from app import crud, factories, lifecycle
+from app.core import migrations
+from app.lifecycle import Transition
+from app.models import Comment, Priority, Role, Team, Ticket, TicketEvent, TicketStatus, User
+
+S = TicketStatus
+
+MAX_TEAMS, MAX_USERS, MAX_TICKETS = 10_000, 1_000_000, 5_000_000
+# Without --anchor, a seeded run (--seed N) ends its history here, so the rows never depend on the
+# day it ran; an unseeded run ends at the current minute.
+DEFAULT_ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
+EARLIEST_ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
+HISTORY_DAYS = 365
+MAX_MOVES = 6  # longest lifecycle path a seeded ticket takes
+MAX_REOPENS = 2
+BATCH_TICKETS = 2_000
+BATCH_USERS = 10_000
+POOL_SIZE = 2_000
+DEMO_LOGINS: dict[Role, str] = {
+    Role.admin: "demo.admin@example.com",
+    Role.agent: "demo.agent@example.com",
+    Role.reporter: "demo.reporter@example.com",
+}
+# The tables a seed fills, parents first (the order they are loaded in).
+TABLES: tuple[type[SQLModel], ...] = (Team, User, Ticket, Comment, TicketEvent)
+
+TEAM_COLUMNS = ("id", "name", "description", "created_at")
+USER_COLUMNS = ("id", "email", "full_name", "hashed_password", "role", "is_active", "team_id", "created_at")
+TICKET_COLUMNS = (
+    "id",
+    "title",
+    "description",
+    "priority",
+    "assignee_id",
+    "team_id",
+    "status",
+    "reporter_id",
+    "created_at",
+    "updated_at",
+    "resolved_at",
+    "closed_at",
+    "resolution",
+    "reopen_count",
+    "version",
+)
+COMMENT_COLUMNS = ("id", "ticket_id", "author_id", "body", "internal", "created_at")
+EVENT_COLUMNS = (
+    "id",
+    "ticket_id",
+    "actor_id",
+    "action",
+    "field",
+    "old_value",
+    "new_value",
+    "reason",
+    "ticket_version",
+    "created_at",
+)
+
+# How likely each final status is, for tickets younger and older than two weeks.
+RECENT_WEIGHTS = {S.open: 30, S.in_progress: 25, S.on_hold: 10, S.resolved: 15, S.closed: 12, S.cancelled: 8}
+OLD_WEIGHTS = {S.open: 4, S.in_progress: 6, S.on_hold: 5, S.resolved: 8, S.closed: 65, S.cancelled: 12}
+# How many comments a ticket gets: 0, 1, 2, ...
+COMMENT_WEIGHTS = (30, 25, 20, 12, 8, 5)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DAY = 86_400
+
+
+class SeedError(ValueError):
+    """Counts or options that cannot make a seed; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    teams: int
+    users: int
+    tickets: int
+    seed: int
+    anchor: datetime
+
+
+def make_plan(*, teams: int, users: int, tickets: int, seed: int | None, anchor: datetime | None) -> Plan:
+    """Check the counts; choose the seed (random when None) and the anchor (see DEFAULT_ANCHOR)."""
+    checks = (
+        ("--teams", teams, 1, MAX_TEAMS, "every user belongs to a team"),
+        ("--users", users, len(DEMO_LOGINS), MAX_USERS, "one demo login per role"),
+        ("--tickets", tickets, 0, MAX_TICKETS, ""),
+    )
+    for option, value, low, high, why in checks:
+        if value < low:
+            raise SeedError(f"{option} must be at least {low}{f' ({why})' if why else ''}, not {value}")
+        if value > high:
+            raise SeedError(f"{option} must be at most {high:,}, not {value:,}")
+    if seed is not None and not 0 <= seed < 2**63:
+        raise SeedError(f"--seed must be between 0 and 2**63-1, not {seed}")
+    now = datetime.now(UTC)
+    if anchor is None:
+        anchor = DEFAULT_ANCHOR if seed is not None else now.replace(second=0, microsecond=0)
+    elif anchor.tzinfo is None:
+        anchor = anchor.replace(tzinfo=UTC)
+    if not EARLIEST_ANCHOR <= anchor <= now:
+        raise SeedError(
+            f"--anchor must be between {EARLIEST_ANCHOR:%Y-%m-%d} and now, not {anchor.isoformat()}"
+        )
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+    return Plan(teams=teams, users=users, tickets=tickets, seed=seed, anchor=anchor.astimezone(UTC))
+
+
+# --- Paths through the lifecycle ------------------------------------------------------------------
+
+
+@cache
+def lifecycle_paths() -> dict[TicketStatus, tuple[tuple[Transition, ...], ...]]:
+    """Every walk from `open` over lifecycle.TRANSITIONS, by the status it ends in, shortest first.
+
+    Breadth-first, up to MAX_MOVES moves and MAX_REOPENS reopens; `open` itself is the empty walk.
+    """
+    paths: dict[TicketStatus, list[tuple[Transition, ...]]] = defaultdict(list)
+    paths[S.open].append(())
+    frontier: list[tuple[Transition, ...]] = [()]
+    for _ in range(MAX_MOVES):
+        longer = []
+        for path in frontier:
+            status = path[-1].target if path else S.open
+            for move in lifecycle.moves_from(status):
+                walk = (*path, move)
+                if sum(m.reopen for m in walk) <= MAX_REOPENS:
+                    paths[move.target].append(walk)
+                    longer.append(walk)
+        frontier = longer
+    return {status: tuple(walks) for status, walks in paths.items()}
+
+
+@cache
+def _path_weights() -> dict[TicketStatus, list[float]]:
+    """Cumulative weights: each move beyond the shortest path makes a walk four times less likely."""
+    weights = {}
+    for status, walks in lifecycle_paths().items():
+        shortest = len(walks[0])
+        cumulative, total = [], 0.0
+        for walk in walks:
+            total += 4.0 ** (shortest - len(walk))
+            cumulative.append(total)
+        weights[status] = cumulative
+    return weights
+
+
+@cache
+def staffed_statuses() -> frozenset[TicketStatus]:
+    """Statuses the table only lets a ticket enter with an assignee (from some source)."""
+    return frozenset(t.target for t in lifecycle.TRANSITIONS if lifecycle.ASSIGNEE in t.requires)
+
+
+def reachable_statuses() -> list[TicketStatus]:
+    return [s for s in TicketStatus if s in lifecycle_paths()]
+
+
+# --- The people -----------------------------------------------------------------------------------
+
+
+@dataclass
+class People:
+    """Who is who, by id: what the ticket histories pick their actors from."""
+
+    reporters: list[int] = field(default_factory=list)
+    staff: list[int] = field(default_factory=list)  # agents and admins (active: they get assigned)
+    staff_ids: set[int] = field(default_factory=set)
+    staff_by_team: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    demo: dict[Role, int] = field(default_factory=dict)
+
+
+def _roles(plan: Plan, rng: random.Random) -> list[Role]:
+    """Role per user id (index 0 is id 1): the demo logins first, then a shuffled mix."""
+    rest = plan.users - len(DEMO_LOGINS)
+    admins = max(0, plan.users // 50 - 1)
+    agents = min(rest - admins, max(0, plan.users // 4 - 1))
+    mix = [Role.admin] * admins + [Role.agent] * agents + [Role.reporter] * (rest - admins - agents)
+    rng.shuffle(mix)
+    return [*DEMO_LOGINS, *mix]
+
+
+def _when(seconds: int) -> datetime:
+    return EPOCH + timedelta(seconds=seconds)
+
+
+def build_teams(plan: Plan, start: int) -> list[tuple[Any, ...]]:
+    rows = []
+    for team_id in range(1, plan.teams + 1):
+        team = factories.TeamFactory.build(id=team_id, created_at=_when(start - 60 * DAY + team_id))
+        rows.append(tuple(getattr(team, c) for c in TEAM_COLUMNS))
+    return rows
+
+
+def build_users(
+    plan: Plan, rng: random.Random, start: int, people: People
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Users in chunks of BATCH_USERS; fills `people` as it goes.
+
+    The first POOL_SIZE users are UserFactory builds; later ones reuse a factory-made name from them
+    with a new address (building a million factory objects would take minutes).
+    """
+    rows: list[tuple[Any, ...]] = []
+    names: list[str] = []
+    password = factories.demo_password_hash()
+    demo = len(DEMO_LOGINS)
+    for user_id, role in enumerate(_roles(plan, rng), start=1):
+        team_id = 1 if user_id <= demo else rng.randint(1, plan.teams)
+        active = role != Role.reporter or user_id <= demo or rng.random() >= 0.03
+        created_at = _when(start - 30 * DAY + user_id % (29 * DAY))
+        if user_id > demo and len(names) >= POOL_SIZE:
+            name = names[rng.randrange(len(names))]
+            email = factories.unique_email(name)
+        else:
+            fields: dict[str, Any] = {"role": role, "team_id": team_id, "is_active": active}
+            if user_id <= demo:
+                fields |= {"email": DEMO_LOGINS[role], "full_name": f"Demo {role.value.capitalize()}"}
+                people.demo[role] = user_id
+            user = factories.UserFactory.build(id=user_id, created_at=created_at, **fields)
+            name, email, password = user.full_name or "", user.email, user.hashed_password
+            if user_id > demo:
+                names.append(name)
+        rows.append((user_id, email, name, password, role.value, active, team_id, created_at))
+        if role == Role.reporter:
+            people.reporters.append(user_id)
+        else:
+            people.staff.append(user_id)
+            people.staff_ids.add(user_id)
+            people.staff_by_team[team_id].append(user_id)
+        if len(rows) == BATCH_USERS:
+            yield rows
+            rows = []
+    if rows:
+        yield rows
+
+
+# --- The tickets ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    tickets: list[tuple[Any, ...]] = field(default_factory=list)
+    comments: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+class _Change:
+    """One versioned write in a ticket's history: who, when, and the events it records in order."""
+
+    __slots__ = ("actor", "at", "events")
+
+    def __init__(self, actor: int, at: int = 0) -> None:
+        self.actor, self.at = actor, at
+        self.events: list[tuple[str, str | None, str | None, str | None, str | None]] = []
+
+
+class _Ticket:
+    """A ticket while its history is written: the fields crud would hold on the Ticket."""
+
+    __slots__ = (
+        "assignee",
+        "closed_at",
+        "created_at",
+        "id",
+        "priority",
+        "reopens",
+        "reporter",
+        "resolution",
+        "resolved_at",
+        "status",
+        "team",
+    )
+
+    def __init__(
+        self, ticket_id: int, created_at: int, priority: str, reporter: int, team: int | None
+    ) -> None:
+        self.id, self.created_at, self.reporter, self.team = ticket_id, created_at, reporter, team
+        self.priority = priority
+        self.status = S.open
+        self.assignee: int | None = None
+        self.resolution: str | None = None
+        self.resolved_at: int | None = None
+        self.closed_at: int | None = None
+        self.reopens = 0
+
+
+class TicketHistories:
+    """Builds tickets with their events and comments, BATCH_TICKETS at a time."""
+
+    def __init__(self, plan: Plan, rng: random.Random, people: People) -> None:
+        self.plan, self.rng, self.people = plan, rng, people
+        self.end = int((plan.anchor - EPOCH).total_seconds())
+        self.start = self.end - HISTORY_DAYS * DAY
+        self.step = max(1, HISTORY_DAYS * DAY // max(1, plan.tickets))
+        self.next_event = self.next_comment = 1
+        pool = min(POOL_SIZE, max(1, plan.tickets))
+        self.texts = [self._ticket_text() for _ in range(pool)]
+        self.replies = [factories.CommentFactory.build(internal=False).body for _ in range(min(pool, 500))]
+        self.notes = [factories.CommentFactory.build(internal=True).body for _ in range(min(pool, 500))]
+        self.resolutions = [factories.resolution_text() for _ in range(min(pool, 200))]
+        self.reasons = {s: [factories.move_reason(s) for _ in range(min(pool, 100))] for s in TicketStatus}
+        self.forced = reachable_statuses()  # the first tickets take each status once
+        self.paths, self.path_weights = lifecycle_paths(), _path_weights()
+        self.staffed = staffed_statuses()
+        self.statuses = list(RECENT_WEIGHTS)
+        self.recent = list(_cumulate([RECENT_WEIGHTS[s] for s in self.statuses]))
+        self.old = list(_cumulate([OLD_WEIGHTS[s] for s in self.statuses]))
+        self.comment_counts = list(_cumulate(list(COMMENT_WEIGHTS)))
+        self.demo_share = min(0.05, 100 / max(1, plan.tickets))
+
+    @staticmethod
+    def _ticket_text() -> tuple[str, str | None, str]:
+        ticket = factories.TicketFactory.build(reporter_id=1)
+        return ticket.title, ticket.description, ticket.priority.value
+
+    def batches(self) -> Iterator[Batch]:
+        batch = Batch()
+        for ticket_id in range(1, self.plan.tickets + 1):
+            self._ticket(ticket_id, batch)
+            if len(batch.tickets) == BATCH_TICKETS:
+                yield batch
+                batch = Batch()
+        if batch.tickets:
+            yield batch
+
+    # Who: demo logins get a steady share of the work so their views are never empty.
+
+    def _staff(self, team_id: int | None) -> int:
+        rng, people = self.rng, self.people
+        if rng.random() < self.demo_share:
+            return people.demo[Role.agent]
+        members = people.staff_by_team.get(team_id or 0) or people.staff
+        return members[rng.randrange(len(members))]
+
+    def _reporter(self) -> int:
+        rng, people = self.rng, self.people
+        if rng.random() < self.demo_share:
+            return people.demo[Role.reporter]
+        pool = people.reporters if rng.random() < 0.85 else people.staff
+        return pool[rng.randrange(len(pool))]
+
+    # What: one ticket, from its creation to its final status.
+
+    def _ticket(self, ticket_id: int, batch: Batch) -> None:
+        rng = self.rng
+        span = HISTORY_DAYS * DAY
+        created_at = (
+            self.start + (ticket_id - 1) * span // max(1, self.plan.tickets) + rng.randrange(self.step)
+        )
+        created_at = min(self.end, created_at)  # ids follow creation time
+        if ticket_id <= len(self.forced):
+            target = self.forced[ticket_id - 1]
+        else:
+            weights = self.recent if self.end - created_at < 14 * DAY else self.old
+            target = rng.choices(self.statuses, cum_weights=weights)[0]
+        path = rng.choices(self.paths[target], cum_weights=self.path_weights[target])[0]
+        title, description, priority = self.texts[rng.randrange(len(self.texts))]
+        team = rng.randint(1, self.plan.teams) if rng.random() < 0.9 else None
+        ticket = _Ticket(ticket_id, created_at, priority, self._reporter(), team)
+        if ticket.reporter in self.people.staff_ids and rng.random() < 0.3:
+            ticket.assignee = ticket.reporter  # an agent filing a ticket takes it
+        created_with = {
+            "title": title,
+            "description": description,
+            "priority": priority,
+            "status": S.open.value,
+            "reporter_id": str(ticket.reporter),
+            "assignee_id": None if ticket.assignee is None else str(ticket.assignee),
+            "team_id": None if team is None else str(team),
+        }
+        changes = self._triage(ticket, path)
+        times = self._times(created_at, len(changes) + len(path))
+        for change, at in zip(changes, times, strict=False):
+            change.at = at
+        for move, at in zip(path, times[len(changes) :], strict=True):
+            changes.append(self._move(ticket, move, at))
+        self._write(ticket, created_with, changes, batch, title, description)
+
+    def _triage(self, ticket: _Ticket, path: tuple[Transition, ...]) -> list[_Change]:
+        """An edit before the first move, as crud.update_ticket records it: priority, then assignee."""
+        rng = self.rng
+        priority = None
+        if rng.random() < 0.12:
+            priority = rng.choice([p.value for p in Priority if p.value != ticket.priority])
+        assignee = None
+        enters_staffed = bool(path) and path[0].target in self.staffed
+        if ticket.assignee is None and not enters_staffed and rng.random() < 0.45:
+            assignee = self._staff(ticket.team)
+        if priority is None and assignee is None:
+            return []
+        change = _Change(assignee or self._staff(ticket.team))
+        if priority is not None:
+            change.events.append(("updated", "priority", ticket.priority, priority, None))
+            ticket.priority = priority
+        if assignee is not None:
+            change.events.append(("assigned", "assignee_id", None, str(assignee), None))
+            ticket.assignee = assignee
+        return [change]
+
+    def _times(self, created_at: int, count: int) -> list[int]:
+        """When each write happens: random gaps, squeezed to end by the anchor when they would not."""
+        gaps = [self.rng.randint(300, 2 * DAY) for _ in range(count)]
+        total, room = sum(gaps), self.end - created_at
+        times, elapsed = [], 0
+        for gap in gaps:
+            elapsed += gap
+            times.append(created_at + (elapsed if total <= room else elapsed * room // total))
+        return times
+
+    def _move(self, ticket: _Ticket, move: Transition, at: int) -> _Change:
+        """A status move with the events crud.move_ticket writes for it, in its order."""
+        rng = self.rng
+        needs_assignee = move.target in self.staffed and ticket.assignee is None
+        if move.reporter_may and not needs_assignee and rng.random() < 0.5:
+            actor = ticket.reporter
+        else:
+            actor = ticket.assignee if ticket.assignee is not None else self._staff(ticket.team)
+        change = _Change(actor, at)
+        reason = None
+        if lifecycle.REASON in move.requires:
+            reasons = self.reasons[move.target]
+            reason = reasons[rng.randrange(len(reasons))]
+        change.events.append(("status_changed", "status", move.source.value, move.target.value, reason))
+        if needs_assignee:
+            assignee = actor if actor in self.people.staff_ids else self._staff(ticket.team)
+            change.events.append(("assigned", "assignee_id", None, str(assignee), None))
+            ticket.assignee = assignee
+        if lifecycle.RESOLUTION in move.requires:
+            text = self.resolutions[rng.randrange(len(self.resolutions))]
+            if text != ticket.resolution:
+                change.events.append(("updated", "resolution", ticket.resolution, text, None))
+            ticket.resolution, ticket.resolved_at = text, at
+        if move.reopen:
+            if ticket.resolution is not None:
+                change.events.append(("updated", "resolution", ticket.resolution, None, None))
+            ticket.resolution = ticket.resolved_at = None
+            ticket.reopens += 1
+        if move.target in lifecycle.FINAL:
+            ticket.closed_at = at
+        ticket.status = move.target
+        return change
+
+    def _write(
+        self,
+        ticket: _Ticket,
+        created_with: dict[str, str | None],
+        changes: list[_Change],
+        batch: Batch,
+        title: str,
+        description: str | None,
+    ) -> None:
+        """The rows: `created` events, then the changes and the comments merged in time order."""
+        rng, ticket_id = self.rng, ticket.id
+        last = changes[-1].at if changes else ticket.created_at
+        bound = last if ticket.status in lifecycle.FINAL else self.end  # no comments after closing
+        count = bisect.bisect_right(self.comment_counts, rng.random() * self.comment_counts[-1])
+        comment_times = sorted(rng.randint(ticket.created_at, bound) for _ in range(count))
+
+        moments: dict[int, datetime] = {}
+
+        def when(seconds: int) -> datetime:
+            moment = moments.get(seconds)
+            if moment is None:
+                moment = moments[seconds] = EPOCH + timedelta(seconds=seconds)
+            return moment
+
+        add, event_id = batch.events.append, self.next_event
+        created, reporter = when(ticket.created_at), ticket.reporter
+        for created_field in crud.CREATED_FIELDS:
+            value = created_with.get(created_field)  # what crud records on create, when set
+            if value is not None:
+                add((event_id, ticket_id, reporter, "created", created_field, None, value, None, 1, created))
+                event_id += 1
+        version, c = 1, 0
+        for change in [*changes, None]:
+            while c < count and (change is None or comment_times[c] < change.at):
+                event_id = self._comment(ticket, event_id, version, when(comment_times[c]), batch)
+                c += 1
+            if change is None:
+                break
+            version += 1
+            moment = when(change.at)
+            for action, name, old, new, reason in change.events:
+                add((event_id, ticket_id, change.actor, action, name, old, new, reason, version, moment))
+                event_id += 1
+        self.next_event = event_id
+        batch.tickets.append(
+            (
+                ticket_id,
+                title,
+                description,
+                ticket.priority,
+                ticket.assignee,
+                ticket.team,
+                ticket.status.value,
+                ticket.reporter,
+                created,
+                when(last),
+                None if ticket.resolved_at is None else when(ticket.resolved_at),
+                None if ticket.closed_at is None else when(ticket.closed_at),
+                ticket.resolution,
+                ticket.reopens,
+                version,
+            )
+        )
+
+    def _comment(self, ticket: _Ticket, event_id: int, version: int, moment: datetime, batch: Batch) -> int:
+        """A comment (reporter or staff) or an internal note (staff), and the event that records it."""
+        rng = self.rng
+        if rng.random() < 0.4:
+            author, internal = ticket.reporter, False
+        else:
+            use_assignee = ticket.assignee is not None and rng.random() < 0.7
+            author = ticket.assignee if use_assignee and ticket.assignee else self._staff(ticket.team)
+            internal = rng.random() < 0.35
+        bodies = self.notes if internal else self.replies
+        comment_id = self.next_comment
+        self.next_comment += 1
+        batch.comments.append(
+            (comment_id, ticket.id, author, bodies[rng.randrange(len(bodies))], internal, moment)
+        )
+        action = "noted" if internal else "commented"
+        batch.events.append(
+            (event_id, ticket.id, author, action, None, None, str(comment_id), None, version, moment)
+        )
+        return event_id + 1
+
+
+def _cumulate(weights: list[int]) -> Iterator[int]:
+    total = 0
+    for weight in weights:
+        total += weight
+        yield total
+
+
+# --- Running a seed -------------------------------------------------------------------------------
+
+
+# What seed_database is doing, as Progress.phase reports it (in this order).
+PHASE_PEOPLE, PHASE_POOLS, PHASE_TICKETS = "teams and users", "factory pools", "tickets, events, comments"
+PHASE_INDEXES, PHASE_COMMIT = "indexes and constraints", "commit"
+
+
+@dataclass
+class Progress:
+    """Callbacks the CLI uses to show progress (all optional)."""
+
+    phase: Callable[[str], None] = lambda _text: None
+    tickets_done: Callable[[int], None] = lambda _count: None
+
+
+Chunk = tuple[type[SQLModel], tuple[str, ...], list[tuple[Any, ...]]]
+
+
+class Loader(Protocol):
+    def __call__(
+        self,
+        *,
+        session: Session,
+        model: type[SQLModel],
+        columns: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> int: ...
+
+
+def generate(plan: Plan, progress: Progress | None = None) -> Iterator[Chunk]:
+    """The plan's rows, parents first, as (model, columns, rows) chunks of bounded size."""
+    progress = progress or Progress()
+    factories.seed_factories(plan.seed)
+    rng = random.Random(plan.seed)
+    end = int((plan.anchor - EPOCH).total_seconds())
+    start = end - HISTORY_DAYS * DAY
+    progress.phase(PHASE_PEOPLE)
+    yield Team, TEAM_COLUMNS, build_teams(plan, start)
+    people = People()
+    for users in build_users(plan, rng, start, people):
+        yield User, USER_COLUMNS, users
+    progress.phase(PHASE_POOLS)
+    histories = TicketHistories(plan, rng, people)
+    progress.phase(PHASE_TICKETS)
+    for batch in histories.batches():
+        yield Ticket, TICKET_COLUMNS, batch.tickets
+        yield Comment, COMMENT_COLUMNS, batch.comments
+        yield TicketEvent, EVENT_COLUMNS, batch.events
+        progress.tickets_done(len(batch.tickets))
+
+
+def seed_database(
+    session: Session,
+    plan: Plan,
+    progress: Progress | None = None,
+    *,
+    loader: Loader = crud.bulk_insert,
+    defer_indexes: bool = True,
+) -> None:
+    """Insert the plan's rows into the empty schema `session` is bound to, in ONE transaction.
+
+    The caller resets the schema first; this commits only at the very end, so an interrupted seed
+    leaves the empty schema behind, never a part of the data. On PostgreSQL the secondary indexes and
+    foreign keys are rebuilt once at the end (migrations.indexes_deferred), inside that transaction.
+    `loader` and `defer_indexes` exist for scripts/bench_seed.py's naive path.
+    """
+    progress = progress or Progress()
+    tables = [str(model.__tablename__) for model in TABLES]
+    with migrations.indexes_deferred(session.connection(), tables) if defer_indexes else nullcontext():
+        for model, columns, rows in generate(plan, progress):
+            loader(session=session, model=model, columns=columns, rows=rows)
+        progress.phase(PHASE_INDEXES)
+    crud.reset_id_sequences(session=session, models=TABLES)
+    progress.phase(PHASE_COMMIT)
+    session.commit()
