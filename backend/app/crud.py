@@ -5,7 +5,7 @@ together or not at all. Rules come from app.lifecycle (moves) and app.permission
 errors raised are app.core.errors, which the API maps to HTTP statuses.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ from app import lifecycle, ticket_query
 from app.core import security
 from app.core.config import get_settings
 from app.core.errors import BadCredentials, Conflict, Forbidden, Invalid, NotFound, StaleVersion, Throttled
+from app.core.request_context import current_request_id
 from app.models import (
     Comment,
     CommentCreate,
@@ -330,6 +331,7 @@ class _Change:
                 reason=reason,
                 ticket_version=self.ticket.version,
                 created_at=self.now,
+                request_id=current_request_id(),
             )
         )
 
@@ -490,7 +492,14 @@ def list_tickets(
     return page, count, next_cursor
 
 
-def create_ticket(*, session: Session, ticket_in: TicketCreate, reporter: User) -> Ticket:
+def create_ticket(
+    *,
+    session: Session,
+    ticket_in: TicketCreate,
+    reporter: User,
+    before_commit: Callable[[Ticket], None] | None = None,
+) -> Ticket:
+    """`before_commit(ticket)` may add rows to the same transaction (an idempotency key's response)."""
     require(reporter, P.ticket_create, "create tickets")
     if ticket_in.assignee_id is not None:
         require(reporter, P.ticket_assign, "assign tickets")
@@ -505,6 +514,8 @@ def create_ticket(*, session: Session, ticket_in: TicketCreate, reporter: User) 
     for field in CREATED_FIELDS:
         if (value := getattr(ticket, field)) is not None:
             change.record(EventAction.created, field, None, value)
+    if before_commit is not None:
+        before_commit(ticket)
     return change.save(session)
 
 
@@ -622,7 +633,15 @@ def list_events(
 # --- Comments -------------------------------------------------------------------------------------
 
 
-def add_comment(*, session: Session, ticket_id: int, comment_in: CommentCreate, author: User) -> Comment:
+def add_comment(
+    *,
+    session: Session,
+    ticket_id: int,
+    comment_in: CommentCreate,
+    author: User,
+    before_commit: Callable[[Comment], None] | None = None,
+) -> Comment:
+    """`before_commit(comment)` may add rows to the same transaction (an idempotency key's response)."""
     ticket = _visible_ticket(session, ticket_id, author)
     require(author, P.comment_create, "comment")
     if comment_in.internal:
@@ -636,6 +655,8 @@ def add_comment(*, session: Session, ticket_id: int, comment_in: CommentCreate, 
     action = EventAction.noted if comment.internal else EventAction.commented
     change.record(action, None, None, comment.id)
     session.add_all(change.events)
+    if before_commit is not None:
+        before_commit(comment)
     session.commit()
     session.refresh(comment)
     return comment
@@ -734,3 +755,90 @@ def insert_one_by_one(
         session.flush()
     session.expunge_all()
     return len(rows)
+
+
+# --- Metrics --------------------------------------------------------------------------------------
+
+
+def count_tickets_by_status(*, session: Session) -> dict[TicketStatus, int]:
+    """Tickets per status, for /metrics (statuses with no ticket are absent)."""
+    stmt = select(Ticket.status, func.count()).group_by(col(Ticket.status))
+    return {TicketStatus(status): count for status, count in session.exec(stmt).all()}
+
+
+# --- Idempotency keys -----------------------------------------------------------------------------
+# app.core.idempotency decides what a key means for a request; these only read and write the rows.
+
+from sqlalchemy import insert as sa_insert  # noqa: E402
+
+from app.models import IdempotencyKey, IdempotencyState  # noqa: E402
+
+
+def purge_expired_idempotency_keys(*, session: Session, now: datetime) -> None:
+    """Delete the keys whose time is up (in the caller's transaction)."""
+    session.exec(delete(IdempotencyKey).where(col(IdempotencyKey.expires_at) <= now))
+
+
+def claim_idempotency_key(
+    *,
+    session: Session,
+    user_id: int,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+    ttl: timedelta,
+    abandoned_after: timedelta,
+) -> tuple[IdempotencyKey, bool]:
+    """Store (user_id, key) as in progress and commit at once: (row, True).
+
+    When the user already has this key: (their row, False), unless it is an in-progress row older
+    than `abandoned_after` (its request died), which this request takes over. Expired keys of every
+    user are purged on the way, so an expired key is free again.
+    """
+    values = {
+        "fingerprint": fingerprint,
+        "state": IdempotencyState.in_progress,
+        "response_status": None,
+        "response_body": None,
+        "created_at": now,
+        "expires_at": now + ttl,
+    }
+    for _ in range(3):
+        purge_expired_idempotency_keys(session=session, now=now)
+        existing = session.get(IdempotencyKey, (user_id, key), populate_existing=True, with_for_update=True)
+        if existing is None:
+            try:  # a Core insert: a row this session saw before may linger in its identity map
+                session.exec(sa_insert(IdempotencyKey).values(user_id=user_id, key=key, **values))
+                session.commit()
+            except IntegrityError:  # another request stored it in between: look again
+                session.rollback()
+                continue
+            row = session.get(IdempotencyKey, (user_id, key), populate_existing=True)
+            assert row is not None
+            return row, True
+        if existing.state == IdempotencyState.in_progress and existing.created_at <= now - abandoned_after:
+            existing.sqlmodel_update(values)
+            session.add(existing)
+            session.commit()
+            return existing, True
+        session.commit()
+        return existing, False
+    raise Conflict("This Idempotency-Key is busy; retry shortly")
+
+
+def complete_idempotency_key(*, session: Session, row: IdempotencyKey, status: int, body: str) -> None:
+    """Store the response on the key, in the caller's (the write's) transaction: no commit here."""
+    row.state, row.response_status, row.response_body = IdempotencyState.completed, status, body
+    session.add(row)
+
+
+def release_idempotency_key(*, session: Session, user_id: int, key: str) -> None:
+    """Forget a key whose write failed, so that a corrected retry can use it."""
+    session.rollback()
+    stmt = delete(IdempotencyKey).where(
+        col(IdempotencyKey.user_id) == user_id,
+        col(IdempotencyKey.key) == key,
+        col(IdempotencyKey.state) == IdempotencyState.in_progress,
+    )
+    session.exec(stmt)
+    session.commit()

@@ -1,17 +1,31 @@
-"""The ASGI application: `fastapi run app/main.py` serves `app`."""
+"""The ASGI application: `fastapi run app/main.py` (or `uvicorn app.main:app`) serves `app`.
 
+Layers, outermost first: request context (X-Request-ID, access log, metrics), CORS, the catch-all
+for unhandled errors (500), the body size limit (413), then FastAPI with the handlers below. Every
+error body is `{"detail": ..., "request_id": ...}` (app.core.error_body).
+"""
+
+import logging
 import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.main import api_router
 from app.api.routes import ops
-from app.core.config import API_V1_STR, ConfigError, get_settings
+from app.core.config import API_V1_STR, ConfigError, Settings, get_settings
+from app.core.db import get_engine
+from app.core.error_body import document_errors, error_response
 from app.core.errors import (
     BadCredentials,
     Conflict,
@@ -22,6 +36,12 @@ from app.core.errors import (
     StaleVersion,
     Throttled,
 )
+from app.core.limits import BodySizeLimitMiddleware
+from app.core.logging import configure_logging
+from app.core.metrics import Metrics
+from app.core.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
+
+error_log = logging.getLogger("app.errors")
 
 # How each kind of domain error reaches the client.
 STATUS_FOR: dict[type[DomainError], int] = {
@@ -33,6 +53,9 @@ STATUS_FOR: dict[type[DomainError], int] = {
     Invalid: 422,
     Throttled: 429,
 }
+DATABASE_UNAVAILABLE = "Database unavailable, try again shortly"
+# Response headers a browser page may read (CORS).
+EXPOSED_HEADERS = ["ETag", "Location", "Retry-After", REQUEST_ID_HEADER, "Idempotent-Replayed"]
 
 
 async def domain_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -40,24 +63,94 @@ async def domain_error(_request: Request, exc: Exception) -> JSONResponse:
     status = next(code for kind, code in STATUS_FOR.items() if isinstance(exc, kind))
     if isinstance(exc, Invalid):  # the same shape as FastAPI's own 422s
         detail = [{"type": exc.kind, "loc": ["body", exc.field], "msg": exc.detail}]
-        return JSONResponse({"detail": detail}, status_code=status)
+        return error_response(status, detail)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
-    body = {"detail": exc.detail, **jsonable_encoder(exc.extra)}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return error_response(status, exc.detail, headers=headers, **jsonable_encoder(exc.extra))
 
 
-async def database_unavailable(_request: Request, _exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": "Database unavailable, try again shortly"}, status_code=503)
+async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, exc.detail, headers=exc.headers)
+
+
+async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(422, jsonable_encoder(exc.errors()))
+
+
+async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    error_log.warning("database unavailable: %s", type(exc).__name__)
+    return error_response(503, DATABASE_UNAVAILABLE, headers={"Retry-After": "2"})
+
+
+class UnhandledErrorMiddleware:
+    """An exception no handler took: logged with its traceback, answered 500 with only the request
+    id (never the exception's text)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            error_log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if started:  # too late for a 500: the server drops the connection
+                raise
+            await error_response(500, "Internal server error")(scope, receive, send)
+
+
+def log_format(settings: Settings) -> str:
+    if settings.LOG_FORMAT != "auto":
+        return settings.LOG_FORMAT
+    return "console" if settings.ENVIRONMENT == "local" else "json"
+
+
+def _with_documented_errors(application: FastAPI) -> Callable[[], dict[str, Any]]:
+    build = application.openapi
+
+    def openapi() -> dict[str, Any]:
+        if application.openapi_schema is None:
+            document_errors(build())
+        assert application.openapi_schema is not None
+        return application.openapi_schema
+
+    return openapi
 
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    fmt = log_format(settings)
+    configure_logging(settings.LOG_LEVEL, fmt)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Again at startup: the server may have configured its own loggers after the import.
+        configure_logging(settings.LOG_LEVEL, fmt)
+        yield
+
     application = FastAPI(
         title=settings.PROJECT_NAME,
         description="Incident & ticket management API for IT operations teams.",
         openapi_url=f"{API_V1_STR}/openapi.json",
         docs_url="/docs",
+        lifespan=lifespan,
     )
+    metrics = Metrics(get_engine)
+    application.state.metrics = metrics
+
+    application.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)
+    application.add_middleware(UnhandledErrorMiddleware)
     if settings.all_cors_origins:
         application.add_middleware(
             CORSMiddleware,
@@ -65,13 +158,18 @@ def create_app() -> FastAPI:
             allow_credentials=True,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["ETag", "Location"],
+            expose_headers=EXPOSED_HEADERS,
         )
+    application.add_middleware(RequestContextMiddleware, observer=metrics)
+
     application.add_exception_handler(DomainError, domain_error)
+    application.add_exception_handler(HTTPException, http_error)
+    application.add_exception_handler(RequestValidationError, validation_error)
     for unavailable in (OperationalError, InterfaceError, PoolTimeoutError):
         application.add_exception_handler(unavailable, database_unavailable)
     application.include_router(ops.router)
     application.include_router(api_router, prefix=API_V1_STR)
+    application.openapi = _with_documented_errors(application)  # type: ignore[method-assign]
     return application
 
 

@@ -455,6 +455,8 @@ class TicketEventBase(SQLModel):
     reason: str | None = Field(default=None, sa_type=sa.Text)
     ticket_version: int
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The X-Request-ID of the API request that made the change; None for the CLI and the seed.
+    request_id: str | None = Field(default=None, max_length=128)
 
 
 class TicketEvent(TicketEventBase, table=True):
@@ -524,3 +526,31 @@ class LoginThrottle(SQLModel, table=True):
     failures: int = 0
     window_started_at: datetime = Field(sa_type=UTCDateTime)
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --- Idempotency keys -----------------------------------------------------------------------------
+
+
+class IdempotencyState(StrEnum):
+    in_progress = "in_progress"
+    completed = "completed"
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """An `Idempotency-Key` a user sent on a create, and the response it got (app.core.idempotency).
+
+    `fingerprint` is `METHOD path sha256(canonical JSON body)`: the same key on another request is
+    refused. The row is completed in the transaction that stores the created row, so "completed"
+    means "the write is there". Rows are purged once `expires_at` has passed.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    key: str = Field(max_length=255, primary_key=True)
+    fingerprint: str = Field(max_length=400)
+    state: IdempotencyState = Field(sa_type=enum_type(IdempotencyState, "idempotency_state"))
+    response_status: int | None = None
+    response_body: str | None = Field(default=None, sa_type=sa.Text)  # JSON
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -29,3 +29,10 @@ def create_ticket(client: TestClient, headers: dict[str, str], **body: Any) -> d
 
 def move(client: TestClient, headers: dict[str, str], ticket_id: int, status: str, **body: Any) -> Any:
     return client.patch(f"{API}/tickets/{ticket_id}/status", json={"status": status, **body}, headers=headers)
+
+
+def error_body(response: Any) -> dict[str, Any]:
+    """An error response's body without its `request_id`, which must equal the X-Request-ID header."""
+    body = dict(response.json())
+    assert body.pop("request_id") == response.headers["X-Request-ID"], body
+    return body

@@ -8,7 +8,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
 from app import crud
-from app.core import security
+from app.core import idempotency, request_context, security
 from app.core.config import API_V1_STR, get_settings
 from app.core.db import get_session
 from app.models import MAX_ID, User
@@ -39,6 +39,7 @@ def get_current_user(session: SessionDep, token: Annotated[str | None, Depends(o
     user = crud.get_user(session=session, user_id=user_id)
     if user is None or not user.is_active:
         raise _unauthorized("Could not validate credentials")
+    request_context.set_user_id(user.id)  # for the access log line of this request
     return user
 
 
@@ -106,3 +107,23 @@ TeamReader = Annotated[User, Depends(allowed(Permission.team_read, "read teams")
 TeamAdmin = Annotated[User, Depends(allowed(Permission.team_write, "manage teams"))]
 UserReader = Annotated[User, Depends(allowed(Permission.user_read, "read users"))]
 UserAdmin = Annotated[User, Depends(allowed(Permission.user_write, "manage users"))]
+
+
+def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias=idempotency.HEADER,
+            pattern=idempotency.KEY_PATTERN,
+            description=(
+                "Makes the create safe to retry: the same key from the same user within "
+                "IDEMPOTENCY_TTL_HOURS (24 h) returns the original response without a second write. "
+                "1-255 printable ASCII characters, e.g. a UUID."
+            ),
+        ),
+    ] = None,
+) -> str | None:
+    return key
+
+
+IdempotencyKeyHeader = Annotated[str | None, Depends(idempotency_key)]

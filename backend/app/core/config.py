@@ -9,6 +9,7 @@ from pydantic import (
     AnyUrl,
     BeforeValidator,
     EmailStr,
+    Field,
     ValidationError,
     computed_field,
     field_validator,
@@ -93,6 +94,14 @@ class Settings(BaseSettings):
     DB_CONNECT_TIMEOUT_SECONDS: int = 2
     DB_POOL_SIZE: int = 10
     DB_WAIT_SECONDS: int = 60
+
+    # --- Operations (issue 6): log format, request size limit, idempotent retries ---------------
+    # auto: readable lines when ENVIRONMENT=local, one JSON object per line otherwise.
+    LOG_FORMAT: Literal["auto", "json", "console"] = "auto"
+    # Request bodies larger than this are refused with 413 (declared or counted while streamed).
+    MAX_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024)
+    # How long an Idempotency-Key (and the response it stored) is remembered after first use.
+    IDEMPOTENCY_TTL_HOURS: int = Field(default=24, ge=1, le=24 * 30)
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from app.core.config import get_settings
@@ -74,6 +75,17 @@ def get_session() -> Iterator[Session]:
 
     Objects keep the values this session wrote after a commit (expire_on_commit=False): a response
     then shows the state its own write produced, not a later write that committed in between.
+
+    A connection that died with the database (an outage) does not fail the close: the pool has
+    already invalidated it and the server has dropped its transaction. Raised there, the error
+    would come after the response had started, and the client would get a dropped connection.
     """
-    with Session(get_engine(), expire_on_commit=False) as session:
+    session = Session(get_engine(), expire_on_commit=False)
+    try:
         yield session
+    finally:
+        try:
+            session.close()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise

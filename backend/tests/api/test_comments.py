@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from app.models import User
 from tests.api.test_tickets import counts
-from tests.utils import API, create_ticket
+from tests.utils import API, create_ticket, error_body
 
 Headers = dict[str, str]
 
@@ -65,7 +65,7 @@ def test_reporters_cannot_write_internal_notes(
         f"{API}/tickets/{ticket['id']}/comments", json={"body": "psst", "internal": True}, headers=as_reporter
     )
     assert response.status_code == 403
-    assert response.json() == {"detail": "reporters may not write internal notes"}
+    assert error_body(response) == {"detail": "reporters may not write internal notes"}
     assert counts(session) == before
 
 
@@ -93,7 +93,7 @@ def test_bad_comments_are_422(
 def test_comment_on_missing_ticket_is_404(client: TestClient, as_agent: Headers) -> None:
     response = client.post(f"{API}/tickets/777777/comments", json={"body": "hello"}, headers=as_agent)
     assert response.status_code == 404
-    assert response.json() == {"detail": "Ticket not found"}
+    assert error_body(response) == {"detail": "Ticket not found"}
 
 
 def test_comments_paginate(client: TestClient, as_agent: Headers) -> None:

@@ -12,7 +12,7 @@ from app.core import security
 from app.core.config import get_settings
 from app.factories import DEMO_PASSWORD
 from app.models import User
-from tests.utils import API
+from tests.utils import API, error_body
 
 URL = f"{API}/login/access-token"
 
@@ -47,9 +47,9 @@ def test_unknown_email_and_wrong_password_look_the_same(
     monkeypatch.setattr(security._hasher, "verify", counting)
     unknown = login(client, "nobody@example.com", "whatever-pass")
     wrong = login(client, agent.email, "whatever-pass")
-    assert (unknown.status_code, unknown.json()) == (wrong.status_code, wrong.json())
+    assert (unknown.status_code, error_body(unknown)) == (wrong.status_code, error_body(wrong))
     assert wrong.status_code == 400
-    assert wrong.json() == {"detail": "Incorrect email or password"}
+    assert error_body(wrong) == {"detail": "Incorrect email or password"}
     assert len(verifications) == 2  # one argon2 verification each: the same work, the same time
 
 
@@ -66,7 +66,7 @@ def test_failures_per_account_are_throttled_and_success_resets(client: TestClien
         assert login(client, agent.email, "wrong-password").status_code == 400
     locked = login(client, agent.email, DEMO_PASSWORD)  # even the right password waits
     assert locked.status_code == 429
-    assert locked.json() == {"detail": "Too many failed logins; try again later"}
+    assert error_body(locked) == {"detail": "Too many failed logins; try again later"}
     retry_after = int(locked.headers["retry-after"])
     assert 0 < retry_after <= get_settings().LOGIN_WINDOW_SECONDS
 

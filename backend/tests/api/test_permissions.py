@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from app.factories import DEMO_PASSWORD
 from app.main import app
 from app.models import Role, Team, User
-from tests.utils import API, auth, create_ticket, move
+from tests.utils import API, auth, create_ticket, error_body, move
 
 ACTORS = ("anonymous", "owner", "stranger", "agent", "admin")
 
@@ -114,7 +114,7 @@ def test_permission_matrix(
     if expected == 401:
         assert response.headers["www-authenticate"] == "Bearer"
     if expected == 404:
-        assert response.json() == {"detail": "Ticket not found"}
+        assert error_body(response) == {"detail": "Ticket not found"}
     if expected == 403:
         assert response.json()["detail"].startswith(f"{world.users[actor].role.value}s may not ")
 
@@ -148,7 +148,7 @@ def test_reporters_cannot_assign_when_filing(client: TestClient, world: World) -
         headers=auth(world.users["owner"]),
     )
     assert response.status_code == 403
-    assert response.json() == {"detail": "reporters may not assign tickets"}
+    assert error_body(response) == {"detail": "reporters may not assign tickets"}
 
 
 def test_reporters_see_only_their_moves(client: TestClient, world: World) -> None:

@@ -4,7 +4,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.models import User
-from tests.utils import API, create_ticket
+from tests.utils import API, create_ticket, error_body
 
 Headers = dict[str, str]
 
@@ -24,14 +24,14 @@ def test_team_crud(client: TestClient, as_admin: Headers) -> None:
     assert listing["count"] == 1 and listing["data"][0]["name"] == "Network Ops"
     assert client.delete(url, headers=as_admin).status_code == 204
     assert client.get(url, headers=as_admin).status_code == 404
-    assert client.get(url, headers=as_admin).json() == {"detail": "Team not found"}
+    assert error_body(client.get(url, headers=as_admin)) == {"detail": "Team not found"}
 
 
 def test_duplicate_team_name_is_409(client: TestClient, as_admin: Headers) -> None:
     client.post(f"{API}/teams/", json={"name": "Service Desk"}, headers=as_admin)
     response = client.post(f"{API}/teams/", json={"name": "Service Desk"}, headers=as_admin)
     assert response.status_code == 409
-    assert response.json() == {"detail": "A team with this name already exists"}
+    assert error_body(response) == {"detail": "A team with this name already exists"}
     other = client.post(f"{API}/teams/", json={"name": "Other"}, headers=as_admin).json()
     rename = client.patch(f"{API}/teams/{other['id']}", json={"name": "Service Desk"}, headers=as_admin)
     assert rename.status_code == 409
@@ -42,7 +42,7 @@ def test_team_with_tickets_cannot_be_deleted(client: TestClient, as_admin: Heade
     create_ticket(client, as_admin, team_id=team.id)
     response = client.delete(f"{API}/teams/{team.id}", headers=as_admin)
     assert response.status_code == 409
-    assert response.json() == {
+    assert error_body(response) == {
         "detail": "The team has 1 tickets; move them to another team first",
         "tickets": 1,
     }

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
 from app.models import Comment, Ticket, TicketEvent, User
-from tests.utils import API, create_ticket
+from tests.utils import API, create_ticket, error_body
 
 Headers = dict[str, str]
 
@@ -157,7 +157,7 @@ def test_get_has_etag_and_404_body(client: TestClient, as_agent: Headers) -> Non
     assert response.headers["etag"] == '"1"'
     missing = client.get(f"{API}/tickets/999999", headers=as_agent)
     assert missing.status_code == 404
-    assert missing.json() == {"detail": "Ticket not found"}
+    assert error_body(missing) == {"detail": "Ticket not found"}
 
 
 @pytest.mark.parametrize("ticket_id", ["abc", "-1", "0", "1.5", str(2**31), str(2**70)])
@@ -249,7 +249,7 @@ def test_if_match_guards_against_lost_updates(client: TestClient, as_agent: Head
     assert first.status_code == 200
     stale = client.patch(url, json={"title": "Second"}, headers={**as_agent, "If-Match": '"1"'})
     assert stale.status_code == 412
-    assert stale.json() == {
+    assert error_body(stale) == {
         "detail": "The ticket has changed since you read it; reload and retry",
         "current_version": 2,
     }
@@ -279,7 +279,7 @@ def test_final_tickets_cannot_be_edited(client: TestClient, as_agent: Headers) -
     )
     response = client.patch(f"{API}/tickets/{ticket['id']}", json={"title": "late"}, headers=as_agent)
     assert response.status_code == 409
-    assert response.json() == {
+    assert error_body(response) == {
         "detail": "The ticket is cancelled; it can no longer be edited",
         "status": "cancelled",
     }

@@ -5,7 +5,7 @@ from fastapi.testclient import TestClient
 
 from app.factories import DEMO_PASSWORD
 from app.models import Role, User
-from tests.utils import API, auth, create_ticket
+from tests.utils import API, auth, create_ticket, error_body
 
 Headers = dict[str, str]
 
@@ -36,7 +36,7 @@ def test_update_me(client: TestClient, as_agent: Headers, reporter: User) -> Non
     assert (response.json()["full_name"], response.json()["email"]) == ("Alexandra", "alex@example.com")
     taken = client.patch(f"{API}/users/me", json={"email": reporter.email.upper()}, headers=as_agent)
     assert taken.status_code == 409
-    assert taken.json() == {"detail": "A user with this email already exists"}
+    assert error_body(taken) == {"detail": "A user with this email already exists"}
     for body in ({"role": "admin"}, {"is_active": False}, {"email": "not-an-email"}, {"email": None}):
         assert client.patch(f"{API}/users/me", json=body, headers=as_agent).status_code == 422
 
@@ -95,11 +95,11 @@ def test_admin_manages_users(client: TestClient, as_admin: Headers, make_team: A
         False,
         None,
     )
-    assert login(client, "new.agent@example.com", "s3cret-pass").json() == {"detail": "Inactive user"}
+    assert error_body(login(client, "new.agent@example.com", "s3cret-pass")) == {"detail": "Inactive user"}
     listing = client.get(f"{API}/users/?limit=100", headers=as_admin).json()
     assert user["id"] in [u["id"] for u in listing["data"]]
     assert client.delete(url, headers=as_admin).status_code == 204
-    assert client.get(url, headers=as_admin).json() == {"detail": "User not found"}
+    assert error_body(client.get(url, headers=as_admin)) == {"detail": "User not found"}
 
 
 @pytest.mark.parametrize(
@@ -133,7 +133,7 @@ def test_the_last_active_admin_stays(client: TestClient, admin: User, as_admin: 
     ):
         response = attempt()
         assert response.status_code == 409
-        assert response.json() == {"detail": "This is the last active admin; make another admin first"}
+        assert error_body(response) == {"detail": "This is the last active admin; make another admin first"}
     assert client.get(f"{API}/users/me", headers=as_admin).json()["role"] == "admin"
 
 
@@ -152,6 +152,6 @@ def test_users_with_activity_are_deactivated_not_deleted(
     create_ticket(client, auth(reporter))
     response = client.delete(f"{API}/users/{reporter.id}", headers=as_admin)
     assert response.status_code == 409
-    assert response.json() == {
+    assert error_body(response) == {
         "detail": "This user has tickets, comments or audit events; deactivate them instead"
     }

@@ -1,11 +1,13 @@
 """Operational endpoints at the root, outside the versioned API."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import crud
 from app.api.deps import SessionDep
+from app.core.metrics import Metrics
 from app.core.migrations import head_revision
 from app.models import DbHealth, StatusResponse
 
@@ -49,3 +51,10 @@ def db_health(session: SessionDep) -> JSONResponse:
         up_to_date=up_to_date,
     )
     return JSONResponse(body.model_dump(), status_code=200 if up_to_date else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request, session: SessionDep) -> Response:
+    """Prometheus text format. Answers even when the database is down (ticket counts left out)."""
+    registry: Metrics = request.app.state.metrics
+    return Response(registry.render(session), media_type=CONTENT_TYPE_LATEST)

@@ -4,7 +4,8 @@ from fastapi import APIRouter, Query, Request, Response, status
 from pydantic_core import to_json
 
 from app import crud
-from app.api.deps import CurrentUser, IfMatch, PageDep, PathId, SessionDep, etag
+from app.api.deps import CurrentUser, IdempotencyKeyHeader, IfMatch, PageDep, PathId, SessionDep, etag
+from app.core import idempotency
 from app.models import (
     Comment,
     CommentCreate,
@@ -40,11 +41,40 @@ def _with_etag(response: Response, ticket: Ticket) -> Ticket:
     return ticket
 
 
-@router.post("/", response_model=TicketPublic, status_code=status.HTTP_201_CREATED)
+# The creates take an Idempotency-Key (app.core.idempotency).
+IDEMPOTENT_CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Your role may not do this"},
+    409: {"description": "A request with this Idempotency-Key is still being processed (see Retry-After)"},
+}
+
+
+@router.post(
+    "/",
+    response_model=TicketPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=IDEMPOTENT_CREATE_ERRORS,
+)
 def create_ticket(
-    session: SessionDep, user: CurrentUser, ticket_in: TicketCreate, request: Request, response: Response
-) -> Ticket:
-    ticket = crud.create_ticket(session=session, ticket_in=ticket_in, reporter=user)
+    session: SessionDep,
+    user: CurrentUser,
+    ticket_in: TicketCreate,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader,
+) -> Ticket | Response:
+    """File a ticket. With `Idempotency-Key`, a retry returns the first response instead of filing again."""
+    claim = idempotency.begin(session, user=user, key=idempotency_key, request=request, body=ticket_in)
+    if isinstance(claim, idempotency.Replay):
+        ticket_id, version = claim.body["id"], claim.body["version"]
+        location = str(request.url_for("read_ticket", ticket_id=ticket_id))
+        return claim.response({"Location": location, "ETag": etag(version)})
+    with idempotency.released_on_error(session, claim):
+        ticket = crud.create_ticket(
+            session=session,
+            ticket_in=ticket_in,
+            reporter=user,
+            before_commit=claim.completes(201, TicketPublic) if claim else None,
+        )
     response.headers["Location"] = str(request.url_for("read_ticket", ticket_id=ticket.id))
     return _with_etag(response, ticket)
 
@@ -120,12 +150,28 @@ def list_events(
     "/{ticket_id}/comments",
     response_model=CommentPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=WRITE_ERRORS,
+    responses={**WRITE_ERRORS, **IDEMPOTENT_CREATE_ERRORS},
 )
 def add_comment(
-    session: SessionDep, user: CurrentUser, ticket_id: PathId, comment_in: CommentCreate
-) -> Comment:
-    return crud.add_comment(session=session, ticket_id=ticket_id, comment_in=comment_in, author=user)
+    session: SessionDep,
+    user: CurrentUser,
+    ticket_id: PathId,
+    comment_in: CommentCreate,
+    request: Request,
+    idempotency_key: IdempotencyKeyHeader,
+) -> Comment | Response:
+    """With `Idempotency-Key`, a retry returns the first response instead of commenting again."""
+    claim = idempotency.begin(session, user=user, key=idempotency_key, request=request, body=comment_in)
+    if isinstance(claim, idempotency.Replay):
+        return claim.response()
+    with idempotency.released_on_error(session, claim):
+        return crud.add_comment(
+            session=session,
+            ticket_id=ticket_id,
+            comment_in=comment_in,
+            author=user,
+            before_commit=claim.completes(201, CommentPublic) if claim else None,
+        )
 
 
 @router.get("/{ticket_id}/comments", response_model=CommentsPublic, responses=NOT_FOUND)

@@ -1,0 +1,122 @@
+"""Prometheus metrics, in a registry of their own per app (several apps can live in one process).
+
+- `incident_desk_http_requests_total{method,route,status}` and
+  `incident_desk_http_request_duration_seconds{method,route,status}`: by route template, never the
+  raw path; fed by app.core.request_context.RequestContextMiddleware.
+- `incident_desk_http_requests_in_flight`: requests being served now.
+- `incident_desk_db_pool_*`: the engine's connection pool, read at scrape time (no query).
+- `incident_desk_tickets{status}`: one query per scrape. When the database fails, the scrape still
+  answers with everything else, leaves this family out and counts
+  `incident_desk_metrics_scrape_errors_total`.
+
+Counts are per process: run one server process per container (as the Dockerfile does), or scrape
+each worker separately.
+"""
+
+import logging
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from app import crud
+from app.models import TicketStatus
+
+logger = logging.getLogger("app.metrics")
+# No `*_created` series: they double the output and nothing here graphs them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+# Seconds; the API's requests take milliseconds, a database outage up to DB_CONNECT_TIMEOUT_SECONDS.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+HTTP_LABELS = ("method", "route", "status")
+
+
+class PoolCollector(Collector):
+    """The connection pool of the process-wide engine, read when scraped."""
+
+    def __init__(self, engine: Callable[[], Engine]) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterable[Metric]:
+        pool = self.engine().pool
+        readings = {
+            "size": ("Connections the pool keeps open (DB_POOL_SIZE)", "size"),
+            "checked_out": ("Connections in use by requests now", "checkedout"),
+            "checked_in": ("Idle connections in the pool", "checkedin"),
+            "overflow": ("Connections open beyond the pool size now", "overflow"),
+        }
+        for name, (documentation, method) in readings.items():
+            read = getattr(pool, method, None)
+            if read is None:  # a pool class without this reading (e.g. StaticPool)
+                continue
+            yield GaugeMetricFamily(f"incident_desk_db_pool_{name}", documentation, value=max(0, int(read())))
+
+
+class Metrics:
+    def __init__(self, engine: Callable[[], Engine]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "incident_desk_http_requests",
+            "HTTP requests answered, by method, route template and status",
+            HTTP_LABELS,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "incident_desk_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method, route template and status",
+            HTTP_LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "incident_desk_http_requests_in_flight", "HTTP requests being served now", registry=self.registry
+        )
+        self.tickets = Gauge(
+            "incident_desk_tickets",
+            "Tickets by status (read at scrape time)",
+            ["status"],
+            registry=self.registry,
+        )
+        self.scrape_errors = Counter(
+            "incident_desk_metrics_scrape_errors",
+            "Scrapes that could not read the database (incident_desk_tickets left out)",
+            registry=self.registry,
+        )
+        self.registry.register(PoolCollector(engine))
+
+    # app.core.request_context.RequestObserver
+    def request_started(self) -> None:
+        self.in_flight.inc()
+
+    def request_finished(self, *, method: str, route: str, status: int, seconds: float) -> None:
+        self.in_flight.dec()
+        labels = (method, route, str(status))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(seconds)
+
+    def render(self, session: Session) -> bytes:
+        """The Prometheus text exposition, with the ticket counts read through `session`."""
+        try:
+            counts = crud.count_tickets_by_status(session=session)
+        except SQLAlchemyError as exc:
+            with suppress(SQLAlchemyError):
+                session.rollback()
+            logger.warning("metrics: could not count tickets (%s)", type(exc).__name__)
+            self.scrape_errors.inc()
+            self.tickets.clear()
+        else:
+            for status in TicketStatus:
+                self.tickets.labels(status.value).set(counts.get(status, 0))
+        return generate_latest(self.registry)
