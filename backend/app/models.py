@@ -284,7 +284,15 @@ class Ticket(TicketBase, table=True):
     __table_args__ = (
         sa.Index("ix_tickets_created_at_id", "created_at", "id"),
         sa.Index("ix_tickets_updated_at_id", "updated_at", "id"),
-        sa.Index("ix_tickets_status_created_at_id", "status", "created_at", "id"),
+        # PostgreSQL also carries the other filter columns, so a count by status and any of them is
+        # an index-only scan (no heap visits) however many tickets match.
+        sa.Index(
+            "ix_tickets_status_created_at_id",
+            "status",
+            "created_at",
+            "id",
+            postgresql_include=["priority", "assignee_id", "team_id", "reporter_id"],
+        ),
         sa.Index("ix_tickets_priority_created_at_id", "priority", "created_at", "id"),
         sa.Index("ix_tickets_assignee_id_created_at_id", "assignee_id", "created_at", "id"),
         sa.Index("ix_tickets_reporter_id_created_at_id", "reporter_id", "created_at", "id"),
