@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ import psycopg
 
 BACKEND = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BACKEND))
+
+from benchkit import free_port  # noqa: E402
 
 from app.factories import DEMO_PASSWORD  # noqa: E402
 from app.models import Role, TicketQuery  # noqa: E402
@@ -46,12 +47,6 @@ done = function(summary, latency, requests)
     latency.max / 1000))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def psql_url(url: str) -> str:

@@ -25,11 +25,9 @@ Traffic goes to 127.0.0.1 only, and the run stops by itself.
 """
 
 import argparse
-import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,12 +43,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, func, text
+from benchkit import dockerfile_command, free_port, scratch_postgres
+from sqlalchemy import func, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
 from app.core import migrations, security
-from app.core.config import BACKEND_DIR, normalise_database_url
+from app.core.config import BACKEND_DIR
 from app.core.db import create_db_engine
 from app.factories import UserFactory
 from app.models import Comment, Role, Ticket, User
@@ -61,22 +60,6 @@ BIN = Path(sys.executable).parent
 
 
 # --- Database, users and server (also used by scripts/outage_drill.py) ------------------------------
-
-
-@contextmanager
-def scratch_postgres(server_url: str, prefix: str = "incident_desk_bench") -> Iterator[str]:
-    """A new database on the server at `server_url`, dropped afterwards."""
-    url = make_url(normalise_database_url(server_url))
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @dataclass
@@ -109,24 +92,6 @@ def prepare(database_url: str, *, agents: int = 4, reporters: int = 8) -> People
         engine.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def server_command(port: int) -> list[str]:
-    """The CMD of backend/Dockerfile, on 127.0.0.1:port with this virtualenv's executables."""
-    line = next(
-        line for line in (BACKEND_DIR / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")
-    )
-    command: list[str] = json.loads(line.removeprefix("CMD "))
-    command[0] = str(BIN / command[0])
-    command[command.index("--host") + 1] = "127.0.0.1"
-    command[command.index("--port") + 1] = str(port)
-    return command
-
-
 @contextmanager
 def running_server(database_url: str, log_path: Path, **env: str) -> Iterator[str]:
     """The API in a process of its own; yields its base URL."""
@@ -142,7 +107,7 @@ def running_server(database_url: str, log_path: Path, **env: str) -> Iterator[st
     )
     with log_path.open("w") as log:
         server = subprocess.Popen(
-            server_command(port), cwd=BACKEND_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT
+            dockerfile_command(port), cwd=BACKEND_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -380,7 +345,10 @@ def main() -> int:
     if not 1 <= args.duration <= 600:
         parser.error("--duration must be between 1 and 600 seconds")
 
-    with scratch_postgres(args.server) as url, tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+    with (
+        scratch_postgres(args.server, "incident_desk_bench") as url,
+        tempfile.TemporaryDirectory(prefix="bench-load-") as tmp,
+    ):
         people = prepare(url)
         before = stored_ids(url)
         log_path = Path(tmp) / "server.log"

@@ -26,35 +26,18 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from benchkit import scratch_postgres
 from sqlmodel import Session
 
 from app import crud
 from app import seed as seeding
 from app.core import db, migrations
-from app.core.config import normalise_database_url
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def counts(tickets: int, users: int | None, teams: int) -> tuple[int, int]:
     return users or min(seeding.MAX_USERS, max(200, tickets // 50)), teams
-
-
-@contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    url = make_url(normalise_database_url(server_url))
-    name = f"bench_seed_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
@@ -158,7 +141,7 @@ def main() -> None:
             run(label, url, p, naive=naive)
 
     def postgres_run(label: str, p: seeding.Plan, *, naive: bool) -> None:
-        with postgres_database(args.postgres) as url:
+        with scratch_postgres(args.postgres, "bench_seed") as url:
             run(label, url, p, naive=naive)
 
     for _kind, job in jobs:

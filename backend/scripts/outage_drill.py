@@ -45,7 +45,8 @@ from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_load import API, People, free_port, prepare, running_server
+from bench_load import API, People, prepare, running_server
+from benchkit import free_port
 
 from app.core.config import get_settings
 from app.core.db import create_db_engine

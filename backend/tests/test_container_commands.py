@@ -1,7 +1,6 @@
 """The commands the containers run (prestart.sh, the server), run here on the host."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import pytest
 
 from app.core import migrations
 from app.core.config import BACKEND_DIR
+from scripts.benchkit import free_port
 from tests.databases import scratch_database
 
 BIN = Path(sys.executable).parent
@@ -67,12 +67,6 @@ def test_prestart_with_unreachable_database_gives_up() -> None:
     assert result.returncode == 3
     assert len(error_lines(result.stderr)) == 1
     assert "Traceback" not in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_server_command_serves_the_api() -> None:

@@ -4,7 +4,6 @@ concurrent retries of one Idempotency-Key write once."""
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -24,28 +23,11 @@ from app.core.config import BACKEND_DIR
 from app.factories import UserFactory
 from app.main import app
 from app.models import IdempotencyKey, Role, Ticket, User
+from scripts.benchkit import dockerfile_command, free_port
 from tests.databases import scratch_database
 from tests.utils import API, auth
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def dockerfile_command(port: int) -> list[str]:
-    """The CMD of backend/Dockerfile, on 127.0.0.1:port and with this virtualenv's executables."""
-    line = next(
-        line for line in (BACKEND_DIR / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")
-    )
-    command: list[str] = json.loads(line.removeprefix("CMD "))
-    command[0] = str(BIN / command[0])
-    command[command.index("--host") + 1] = "127.0.0.1"
-    command[command.index("--port") + 1] = str(port)
-    return command
 
 
 def test_the_container_command_writes_only_json_lines_and_one_access_line_per_request() -> None:

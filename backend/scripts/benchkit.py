@@ -1,0 +1,50 @@
+"""Helpers shared by the benchmark and drill scripts (and the tests that run the server command)."""
+
+import json
+import socket
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.core.config import BACKEND_DIR, normalise_database_url
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def dockerfile_command(port: int) -> list[str]:
+    """The CMD of backend/Dockerfile, on 127.0.0.1:port with this virtualenv's executables."""
+    line = next(
+        line for line in (BACKEND_DIR / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")
+    )
+    command: list[str] = json.loads(line.removeprefix("CMD "))
+    command[0] = str(BIN / command[0])
+    command[command.index("--host") + 1] = "127.0.0.1"
+    command[command.index("--port") + 1] = str(port)
+    return command
+
+
+@contextmanager
+def scratch_postgres(server_url: str, prefix: str) -> Iterator[str]:
+    """A new database on the server at `server_url`, dropped afterwards."""
+    url = make_url(normalise_database_url(server_url))
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
