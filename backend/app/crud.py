@@ -7,10 +7,25 @@ errors raised are app.core.errors, which the API maps to HTTP statuses.
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+import psycopg
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import ColumnElement, Double, bindparam, column, func, literal_column, table, tuple_, union
+from psycopg import sql
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    Table,
+    bindparam,
+    column,
+    func,
+    insert,
+    literal,
+    literal_column,
+    table,
+    tuple_,
+    union,
+)
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, delete, select
@@ -25,6 +40,8 @@ from app.models import (
     Comment,
     CommentCreate,
     EventAction,
+    IdempotencyKey,
+    IdempotencyState,
     LoginThrottle,
     Role,
     StatusChange,
@@ -677,11 +694,6 @@ def list_comments(
 # nothing needs RETURNING: binary COPY on PostgreSQL, batched executemany (Core insert()) elsewhere.
 # The caller owns the transaction; nothing here commits.
 
-from typing import cast  # noqa: E402
-
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-from sqlalchemy import Table, insert, literal  # noqa: E402
 
 Row = tuple[Any, ...]
 
@@ -769,10 +781,6 @@ def count_tickets_by_status(*, session: Session) -> dict[TicketStatus, int]:
 # --- Idempotency keys -----------------------------------------------------------------------------
 # app.core.idempotency decides what a key means for a request; these only read and write the rows.
 
-from sqlalchemy import insert as sa_insert  # noqa: E402
-
-from app.models import IdempotencyKey, IdempotencyState  # noqa: E402
-
 
 def purge_expired_idempotency_keys(*, session: Session, now: datetime) -> None:
     """Delete the keys whose time is up (in the caller's transaction)."""
@@ -808,7 +816,7 @@ def claim_idempotency_key(
         existing = session.get(IdempotencyKey, (user_id, key), populate_existing=True, with_for_update=True)
         if existing is None:
             try:  # a Core insert: a row this session saw before may linger in its identity map
-                session.exec(sa_insert(IdempotencyKey).values(user_id=user_id, key=key, **values))
+                session.exec(insert(IdempotencyKey).values(user_id=user_id, key=key, **values))
                 session.commit()
             except IntegrityError:  # another request stored it in between: look again
                 session.rollback()
