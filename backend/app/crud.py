@@ -478,9 +478,10 @@ _PUBLIC_COLUMNS = [getattr(Ticket, name) for name in _PUBLIC_NAMES]
 
 def list_tickets(
     *, session: Session, viewer: User, query: TicketQuery
-) -> tuple[list[dict[str, Any]], int, str | None]:
+) -> tuple[list[dict[str, Any]], int | None, str | None]:
     """One page of the tickets the viewer may see that match `query` (rows shaped as TicketPublic),
-    the exact count of all of them, and the cursor of the next page (None on the last)."""
+    the exact count of all of them (None on a page fetched with a cursor), and the cursor of the
+    next page (None on the last)."""
     conditions = _ticket_filters(query, viewer)
     key_name, descending = query.order()
     key: ColumnElement[Any] = _SORT_COLUMNS.get(key_name)  # type: ignore[assignment]
@@ -489,7 +490,11 @@ def list_tickets(
         conditions.append(matches)
         if key_name == "relevance":
             key = relevance
-    count = session.exec(select(func.count()).select_from(Ticket).where(*conditions)).one()
+    # The total does not change with depth: it comes with the first page, and pages fetched with a
+    # cursor skip it, so they cost the same at any depth.
+    count = None
+    if query.cursor is None:
+        count = session.exec(select(func.count()).select_from(Ticket).where(*conditions)).one()
 
     stmt = sa_select(*_PUBLIC_COLUMNS, key.label("sort_key")).where(*conditions)
     if (after := query.after()) is not None:

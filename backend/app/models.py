@@ -337,7 +337,11 @@ class TicketPublic(TicketBase):
 
 class TicketsPublic(SQLModel):
     data: list[TicketPublic]
-    count: int = Field(description="Exact number of tickets matching the filters (all pages).")
+    count: int | None = Field(
+        default=None,
+        description="Exact number of tickets matching the filters, all pages together; null on a page "
+        "fetched with a cursor (the total does not change with depth: keep the first page's).",
+    )
     next_cursor: str | None = Field(
         default=None, description="Pass as `cursor` for the next page; null on the last page."
     )

@@ -148,11 +148,19 @@ def main() -> None:
         ).json()
         floor = httpx.get(f"{floor_base}/floor/tickets?{filters}").json()
         assert ours == floor, "the floor must return the same JSON as the API"
+        second = httpx.get(
+            f"{app_base}/api/v1/tickets/?limit=50", headers={"Authorization": f"Bearer {token}"}
+        )
         cases = [
             ("list: 2 filters, limit 50 (API)", f"{app_base}/api/v1/tickets/?{filters}", token),
             ("list: 2 filters, limit 50 (floor)", f"{floor_base}/floor/tickets?{filters}", None),
             (f"search q={term} ({term_hits} hits)", f"{app_base}/api/v1/tickets/?q={term}&limit=50", token),
-            ("keyset: first page", f"{app_base}/api/v1/tickets/?limit=50", token),
+            ("first page, no filter (exact total)", f"{app_base}/api/v1/tickets/?limit=50", token),
+            (
+                "keyset: 2nd page",
+                f"{app_base}/api/v1/tickets/?limit=50&cursor={second.json()['next_cursor']}",
+                token,
+            ),
             ("keyset: page at 90 % depth", f"{app_base}/api/v1/tickets/?limit=50&cursor={cursor}", token),
         ]
         results: dict[str, dict[str, Any]] = {}
@@ -173,17 +181,17 @@ def main() -> None:
             f"{name:44} {r['rps']:8.0f} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['p99_ms']:8.1f} {r['non2xx']:8d}"
         )
     names = list(results)
-    api, floor_r, _, first, deep_r = (results[n] for n in names)
+    api, floor_r, _, _, near, deep_r = (results[n] for n in names)
     summary = {
         "tickets": total,
         "throughput_vs_floor": api["rps"] / floor_r["rps"],
-        "deep_vs_first_p50": deep_r["p50_ms"] / first["p50_ms"],
-        "deep_vs_first_p95": deep_r["p95_ms"] / first["p95_ms"],
+        "deep_vs_near_p50": deep_r["p50_ms"] / near["p50_ms"],
+        "deep_vs_near_p95": deep_r["p95_ms"] / near["p95_ms"],
     }
     print(
         f"\nAPI/floor throughput: {summary['throughput_vs_floor']:.2f}x (target >= 0.6); "
-        f"90 % keyset page / first page: p50 {summary['deep_vs_first_p50']:.2f}x, "
-        f"p95 {summary['deep_vs_first_p95']:.2f}x (target <= 1.5)"
+        f"keyset page at 90 % depth / 2nd page: p50 {summary['deep_vs_near_p50']:.2f}x, "
+        f"p95 {summary['deep_vs_near_p95']:.2f}x (target <= 1.5)"
     )
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "cases": results}, indent=2))
