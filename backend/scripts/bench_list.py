@@ -27,7 +27,7 @@ import psycopg
 BACKEND = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BACKEND))
 
-from benchkit import free_port  # noqa: E402
+from benchkit import free_port, wait_until_healthy  # noqa: E402
 
 from app.factories import DEMO_PASSWORD  # noqa: E402
 from app.models import Role, TicketQuery  # noqa: E402
@@ -72,12 +72,8 @@ def serve(module: str, url: str, log: Path) -> tuple[subprocess.Popen[bytes], st
         cwd=BACKEND, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            httpx.get(f"{base}/health", timeout=1)
-            return proc, base
-        except httpx.TransportError:
-            time.sleep(0.1)
+    if wait_until_healthy(base, proc):
+        return proc, base
     proc.kill()
     raise SystemExit(f"{module} did not start; see {log}")
 

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchkit import dockerfile_command, free_port, scratch_postgres
+from benchkit import dockerfile_command, free_port, scratch_postgres, wait_until_healthy
 from sqlalchemy import func, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
@@ -111,15 +111,8 @@ def running_server(database_url: str, log_path: Path, **env: str) -> Iterator[st
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(f"the server did not start; see {log_path}") from None
-                time.sleep(0.1)
+        if not wait_until_healthy(base, server):
+            raise SystemExit(f"the server did not start; see {log_path}")
         yield base
     finally:
         server.send_signal(signal.SIGTERM)

@@ -2,12 +2,15 @@
 
 import json
 import socket
+import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -48,3 +51,17 @@ def scratch_postgres(server_url: str, prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def wait_until_healthy(
+    base: str, process: "subprocess.Popen[bytes] | subprocess.Popen[str]", seconds: float = 30
+) -> bool:
+    """Poll `base`/health until it answers (True), the process exits or `seconds` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            httpx.get(f"{base}/health", timeout=1)
+            return True
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return False

@@ -11,7 +11,11 @@ os.environ["DATABASE_URL"] = TEST_URL
 os.environ["ENVIRONMENT"] = "local"
 os.environ["SECRET_KEY"] = "test-secret-key-of-at-least-32-bytes-for-hs256"
 
+import threading  # noqa: E402
+import time  # noqa: E402
+
 import pytest  # noqa: E402
+import uvicorn  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
@@ -73,7 +77,8 @@ from typing import Any  # noqa: E402
 
 from app.factories import TeamFactory, UserFactory  # noqa: E402
 from app.models import Role, Team, User  # noqa: E402
-from tests.utils import auth  # noqa: E402
+from scripts.benchkit import free_port  # noqa: E402
+from tests.utils import API, auth  # noqa: E402
 
 MakeUser = Callable[..., User]
 
@@ -142,3 +147,21 @@ def as_agent(agent: User) -> dict[str, str]:
 @pytest.fixture
 def as_reporter(reporter: User) -> dict[str, str]:
     return auth(reporter)
+
+
+@pytest.fixture
+def live_api(engine: Engine) -> Iterator[str]:
+    """The app served by uvicorn in a thread against the test database, with real commits (it does
+    not share the test transaction): for tests that need concurrent requests. Yields the API base."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}{API}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -3,15 +3,13 @@
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from app.core import migrations
 from app.core.config import BACKEND_DIR
-from scripts.benchkit import free_port
+from scripts.benchkit import free_port, wait_until_healthy
 from tests.databases import scratch_database
 
 BIN = Path(sys.executable).parent
@@ -90,15 +88,8 @@ def test_server_command_serves_the_api() -> None:
             text=True,
         )
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        pytest.fail("the server did not start")
-                    time.sleep(0.2)
+            assert wait_until_healthy(f"http://127.0.0.1:{port}", server), "the server did not start"
+            health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
             assert health.json() == {"status": "ok"}
             db_health = httpx.get(f"http://127.0.0.1:{port}/db-health", timeout=5)
             assert db_health.status_code == 200

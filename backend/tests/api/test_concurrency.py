@@ -4,41 +4,18 @@ Runs the app in uvicorn (in a thread) against the test database with real commit
 contend for the row exactly as in production; the rows it creates are deleted at the end.
 """
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app.factories import UserFactory
-from app.main import app
 from app.models import Role, Ticket, TicketEvent, User
-from tests.utils import API, auth
-
-
-@pytest.fixture
-def server(engine: Engine) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}{API}"
-    uv.should_exit = True
-    thread.join(timeout=10)
+from tests.utils import auth
 
 
 @pytest.fixture
@@ -63,11 +40,11 @@ def committed_agents(engine: Engine) -> Iterator[list[User]]:
 
 
 def test_concurrent_edits_and_moves_lose_nothing(
-    server: str, engine: Engine, committed_agents: list[User]
+    live_api: str, engine: Engine, committed_agents: list[User]
 ) -> None:
     agent, other = committed_agents
     headers = auth(agent)
-    with httpx.Client(base_url=server, headers=headers, timeout=30) as http:
+    with httpx.Client(base_url=live_api, headers=headers, timeout=30) as http:
         ticket = http.post("/tickets/", json={"title": "Start", "assignee_id": agent.id}).json()
         started = http.patch(f"/tickets/{ticket['id']}/status", json={"status": "in_progress"}).json()
         assert started["version"] == 2

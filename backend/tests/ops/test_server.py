@@ -6,24 +6,20 @@ import os
 import re
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app.core import migrations
 from app.core.config import BACKEND_DIR
 from app.factories import UserFactory
-from app.main import app
 from app.models import IdempotencyKey, Role, Ticket, User
-from scripts.benchkit import dockerfile_command, free_port
+from scripts.benchkit import dockerfile_command, free_port, wait_until_healthy
 from tests.databases import scratch_database
 from tests.utils import API, auth
 
@@ -52,15 +48,7 @@ def test_the_container_command_writes_only_json_lines_and_one_access_line_per_re
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{base}/health", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        pytest.fail("the server did not start")
-                    time.sleep(0.2)
+            assert wait_until_healthy(base, server), "the server did not start"
             token = "Bearer not-a-real-token-but-secret"
             answers = [
                 httpx.get(f"{base}/ping", headers={"X-Request-ID": "probe-1"}),
@@ -89,22 +77,6 @@ def test_the_container_command_writes_only_json_lines_and_one_access_line_per_re
 
 
 # --- Idempotent creates under concurrency ---------------------------------------------------------
-
-
-@pytest.fixture
-def live_api(engine: Engine) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}{API}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 @pytest.fixture
