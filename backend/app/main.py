@@ -19,10 +19,11 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.main import api_router
 from app.api.routes import ops
+from app.core.asgi import ResponseTracker
 from app.core.config import API_V1_STR, ConfigError, Settings, get_settings
 from app.core.db import get_engine
 from app.core.error_body import document_errors, error_response
@@ -94,18 +95,12 @@ class UnhandledErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        response = ResponseTracker(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, response.send)
         except Exception:
             error_log.exception("unhandled error in %s %s", scope["method"], scope["path"])
-            if started:  # too late for a 500: the server drops the connection
+            if response.started:  # too late for a 500: the server drops the connection
                 raise
             await error_response(500, "Internal server error")(scope, receive, send)
 

@@ -7,6 +7,7 @@ length (chunked) is counted as it streams in, and refused as soon as it passes t
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.asgi import ResponseTracker
 from app.core.error_body import error_response
 
 
@@ -30,7 +31,6 @@ class BodySizeLimitMiddleware:
             return
 
         received = 0
-        started = False
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -43,15 +43,11 @@ class BodySizeLimitMiddleware:
                     raise BodyTooLarge(self.max_bytes)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        response = ResponseTracker(send)
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, response.send)
         except BodyTooLarge:
-            if started:  # pragma: no cover - the app answered before reading all of its body
+            if response.started:  # pragma: no cover - the app answered before reading all of its body
                 raise
             await self._refuse(scope, receive, send)
 
