@@ -6,8 +6,9 @@ errors raised are app.core.errors, which the API maps to HTTP statuses.
 """
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import psycopg
 from alembic.runtime.migration import MigrationContext
@@ -24,10 +25,13 @@ from sqlalchemy import (
     literal_column,
     table,
     tuple_,
-    union,
+    type_coerce,
+    union_all,
 )
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.selectable import GenerativeSelect, Select
+from sqlalchemy.types import NullType
 from sqlmodel import Session, SQLModel, col, delete, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -36,6 +40,7 @@ from app.core import security
 from app.core.config import get_settings
 from app.core.errors import BadCredentials, Conflict, Forbidden, Invalid, NotFound, StaleVersion, Throttled
 from app.core.request_context import current_request_id
+from app.core.types import UTCDateTime
 from app.models import (
     Comment,
     CommentCreate,
@@ -436,17 +441,25 @@ def _ticket_filters(query: TicketQuery, viewer: User) -> list[ColumnElement[bool
     return conditions
 
 
-def _search(
-    session: Session, text: SearchQuery, viewer: User
-) -> tuple[ColumnElement[bool], ColumnElement[float]]:
-    """(tickets matching `text` in their title/description or a comment the viewer may read,
-    relevance of the ticket's own text). PostgreSQL: tsvector + GIN; SQLite: FTS5."""
+class _Search(NamedTuple):
+    own: ColumnElement[bool]  # the ticket's own title or description matches
+    via_comments: ColumnElement[bool]  # only a comment the viewer may read matches
+    relevance: ColumnElement[float]  # of the ticket's own text
+
+
+def _search(session: Session, text: SearchQuery, viewer: User) -> _Search:
+    """How `text` matches tickets. PostgreSQL: tsvector + GIN; SQLite: FTS5.
+
+    The two ways to match are kept apart, so a page can rank the tickets whose own text matches as
+    it reads them (one bitmap scan) and add the comment-only matches (relevance 0) beside them,
+    instead of collecting every match's id first and reading each ticket again to rank it.
+    """
     comment_visible = [] if sees_internal_notes(viewer) else [col(Comment.internal).is_(False)]
     if session.get_bind().dialect.name == "postgresql":
         tsquery = func.websearch_to_tsquery("english", text.websearch())
         ticket_vector: ColumnElement[Any] = literal_column("tickets.search_vector")
         comment_vector: ColumnElement[Any] = literal_column("comments.search_vector")
-        in_tickets = select(Ticket.id).where(ticket_vector.op("@@")(tsquery))
+        own = ticket_vector.op("@@")(tsquery)
         in_comments = select(Comment.ticket_id).where(comment_vector.op("@@")(tsquery), *comment_visible)
         # float8, not ts_rank's real: a cursor's value must round-trip through JSON exactly.
         relevance: ColumnElement[float] = func.ts_rank(ticket_vector, tsquery).cast(Double)
@@ -457,7 +470,7 @@ def _search(
             table("comments_fts", column("rowid")),
         )
         ticket_match = literal_column("tickets_fts").op("MATCH")(expression)
-        in_tickets = select(tickets_fts.c.rowid).where(ticket_match)
+        own = col(Ticket.id).in_(select(tickets_fts.c.rowid).where(ticket_match))
         in_comments = (
             select(Comment.ticket_id)
             .join(comments_fts, comments_fts.c.rowid == Comment.id)
@@ -466,52 +479,104 @@ def _search(
         bm25 = select(-func.bm25(literal_column("tickets_fts"))).where(
             ticket_match, tickets_fts.c.rowid == Ticket.id
         )
-        relevance = func.coalesce(bm25.scalar_subquery(), 0.0)
-    return col(Ticket.id).in_(union(in_tickets, in_comments)), relevance
+        relevance = bm25.scalar_subquery()
+    return _Search(own, col(Ticket.id).in_(in_comments) & ~own, relevance)
 
 
 # What a list page returns, read as plain columns: a page is read-only, and building ORM objects or
-# models for 50 rows per request would cost more than the queries themselves.
+# models for 50 rows per request would cost more than the queries themselves. The select is built
+# once; enum and (on PostgreSQL, whose sessions run in UTC) timestamp columns skip SQLAlchemy's
+# result conversion, since the values only go on to JSON.
 _PUBLIC_NAMES = tuple(TicketPublic.model_fields)
 _PUBLIC_COLUMNS = [getattr(Ticket, name) for name in _PUBLIC_NAMES]
+_TICKET_ID: ColumnElement[Any] = Ticket.id  # type: ignore[assignment]
 
 
-def list_tickets(
-    *, session: Session, viewer: User, query: TicketQuery
-) -> tuple[list[dict[str, Any]], int | None, str | None]:
-    """One page of the tickets the viewer may see that match `query` (rows shaped as TicketPublic),
-    the exact count of all of them (None on a page fetched with a cursor), and the cursor of the
-    next page (None on the last)."""
+def _page_select(*, raw_timestamps: bool) -> Select[*tuple[Any, ...]]:
+    def plain(column: Any) -> Any:
+        if isinstance(column.type, UTCDateTime) and not raw_timestamps:
+            return column
+        return type_coerce(column, NullType()).label(column.key)
+
+    return sa_select(*(plain(c) for c in _PUBLIC_COLUMNS))
+
+
+_PAGE_SELECT = {"postgresql": _page_select(raw_timestamps=True)}
+_PAGE_SELECT_TYPED = _page_select(raw_timestamps=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketPage:
+    rows: list[dict[str, Any]]  # shaped as TicketPublic
+    count: int | None  # None on a page fetched with a cursor
+    count_exact: bool  # False: at least `count` match (counting stopped at the limit)
+    next_cursor: str | None  # None on the last page
+
+
+def list_tickets(*, session: Session, viewer: User, query: TicketQuery, count_limit: int) -> TicketPage:
+    """One page of the tickets the viewer may see that match `query`, how many match (exact up to
+    `count_limit`, or always with `query.exact_count`), and the cursor of the next page."""
+    connection = session.connection()  # Core: rows as tuples, no ORM loading
     conditions = _ticket_filters(query, viewer)
     key_name, descending = query.order()
-    key: ColumnElement[Any] = _SORT_COLUMNS.get(key_name)  # type: ignore[assignment]
-    if (text := query.search()) is not None:
-        matches, relevance = _search(session, text, viewer)
-        conditions.append(matches)
-        if key_name == "relevance":
-            key = relevance
-    # The total does not change with depth: it comes with the first page, and pages fetched with a
-    # cursor skip it, so they cost the same at any depth.
-    count = None
-    if query.cursor is None:
-        count = session.exec(select(func.count()).select_from(Ticket).where(*conditions)).one()
+    # One or two arms, each (conditions, sort key): with `q`, the tickets whose own text matches
+    # and those matched only through a comment.
+    arms: list[tuple[list[ColumnElement[bool]], ColumnElement[Any]]]
+    if (text := query.search()) is None:
+        arms = [(conditions, _SORT_COLUMNS[key_name])]
+    else:
+        found = _search(session, text, viewer)
+        by_relevance = key_name == "relevance"
+        own_key = found.relevance if by_relevance else _SORT_COLUMNS[key_name]
+        comment_key = literal(0.0, Double) if by_relevance else own_key
+        arms = [([*conditions, found.own], own_key), ([*conditions, found.via_comments], comment_key)]
 
-    stmt = sa_select(*_PUBLIC_COLUMNS, key.label("sort_key")).where(*conditions)
+    base = _PAGE_SELECT.get(connection.dialect.name, _PAGE_SELECT_TYPED)
+    pages = [base.add_columns(key.label("sort_key")).where(*where) for where, key in arms]
+    key: ColumnElement[Any]
+    row_id: ColumnElement[Any]
+    if len(pages) == 1:
+        stmt, key, row_id = pages[0], arms[0][1], _TICKET_ID
+    else:
+        hits = union_all(*pages).subquery("hits")
+        stmt, key, row_id = sa_select(hits), hits.c.sort_key, hits.c.id
+
+    # The total does not change with depth: it comes with the first page (in the same statement,
+    # so from the same snapshot), and pages fetched with a cursor skip it, so they cost the same at
+    # any depth.
+    total = None
+    if query.cursor is None:
+        ids = [sa_select(col(Ticket.id)).where(*where) for where, _ in arms]
+        matching: GenerativeSelect = ids[0] if len(ids) == 1 else union_all(*ids)
+        if not query.exact_count:  # a list shows "1,000+"; counting every match costs O(matches)
+            matching = matching.limit(count_limit + 1)
+        total = sa_select(func.count()).select_from(matching.subquery()).scalar_subquery()
+        stmt = stmt.add_columns(total.label("total"))
+
     if (after := query.after()) is not None:
-        value, row_id = after
+        value, last_id = after
         row, bound = (
-            tuple_(key, Ticket.id),
-            tuple_(bindparam(None, value, type_=key.type), bindparam(None, row_id)),
+            tuple_(key, row_id),
+            tuple_(bindparam(None, value, type_=key.type), bindparam(None, last_id)),
         )
         stmt = stmt.where(row < bound if descending else row > bound)
-    order = (key.desc(), col(Ticket.id).desc()) if descending else (key.asc(), col(Ticket.id).asc())
-    rows = session.execute(stmt.order_by(*order).offset(query.offset).limit(query.limit + 1)).all()
+    order = (key.desc(), row_id.desc()) if descending else (key.asc(), row_id.asc())
+    rows = connection.execute(stmt.order_by(*order).offset(query.offset).limit(query.limit + 1)).all()
     page = [dict(zip(_PUBLIC_NAMES, r, strict=False)) for r in rows[: query.limit]]
     next_cursor = None
     if len(rows) > query.limit:
         last = rows[query.limit - 1]
         next_cursor = ticket_query.encode_cursor(key_name, last.sort_key, last.id, query.fingerprint())
-    return page, count, next_cursor
+
+    count, exact = None, False
+    if total is not None:
+        if rows:
+            count = rows[0].total
+        else:  # no row to carry it: none match, or the offset is past the end
+            count = 0 if query.offset == 0 else connection.execute(sa_select(total)).scalar_one()
+        exact = query.exact_count or count <= count_limit
+        count = count if exact else count_limit
+    return TicketPage(page, count, exact, next_cursor)
 
 
 def create_ticket(

@@ -339,8 +339,15 @@ class TicketsPublic(SQLModel):
     data: list[TicketPublic]
     count: int | None = Field(
         default=None,
-        description="Exact number of tickets matching the filters, all pages together; null on a page "
+        description="Number of tickets matching the filters, all pages together: exact up to "
+        "TICKET_COUNT_LIMIT (1,000), and that limit when more match (see `count_exact`). Null on a page "
         "fetched with a cursor (the total does not change with depth: keep the first page's).",
+    )
+    count_exact: bool = Field(
+        default=False,
+        description="True when `count` is the exact total. False when counting stopped at the limit "
+        "(at least `count` tickets match; ask again with `exact_count=true` for the total) or on a "
+        "cursor page.",
     )
     next_cursor: str | None = Field(
         default=None, description="Pass as `cursor` for the next page; null on the last page."
@@ -375,6 +382,11 @@ class TicketQuery(SQLModel):
     offset: int = Field(default=0, ge=0, le=10_000_000, description="Rows to skip; not with `cursor`.")
     cursor: str | None = Field(
         default=None, max_length=512, description="`next_cursor` of the previous page."
+    )
+    exact_count: bool = Field(
+        default=False,
+        description="Count all matches, however many (slower on large results); by default counting "
+        "stops at TICKET_COUNT_LIMIT.",
     )
 
     @model_validator(mode="before")
@@ -424,7 +436,9 @@ class TicketQuery(SQLModel):
         return ticket_query.effective_sort(self.sort, searching=self.q is not None)
 
     def fingerprint(self) -> str:
-        return ticket_query.fingerprint(self.model_dump(mode="json", exclude={"limit", "offset", "cursor"}))
+        return ticket_query.fingerprint(
+            self.model_dump(mode="json", exclude={"limit", "offset", "cursor", "exact_count"})
+        )
 
     def after(self) -> tuple[Any, int] | None:
         """The (sort value, id) the cursor points after."""

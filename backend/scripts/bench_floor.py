@@ -1,6 +1,6 @@
 """The floor for scripts/bench_list.py: a minimal Starlette + psycopg endpoint that runs the same SQL
-as `GET /api/v1/tickets/?status=...&priority=...&limit=...` (user lookup, exact count, one page) and
-returns the same JSON, with nothing else (no ORM, no validation, no auth checks, no middleware).
+as `GET /api/v1/tickets/?status=...&priority=...&limit=...[&exact_count=true]` (the user lookup, then
+one page with its count, capped at 1,000 or exact, in the same statement) and returns the same JSON, with nothing else (no ORM, no validation, no auth checks, no middleware).
 
 Run: DATABASE_URL=postgresql://... uvicorn scripts.bench_floor:app --port 8001  (from backend/)
 """
@@ -27,6 +27,7 @@ COLUMNS = (
     "resolved_at, closed_at, resolution, reopen_count, version"
 )
 NAMES = [c.strip() for c in COLUMNS.split(",")]
+COUNT_LIMIT = 1000  # the default TICKET_COUNT_LIMIT
 _pool: "queue.Queue[psycopg.Connection[Any]]" = queue.Queue()
 
 
@@ -56,25 +57,36 @@ def tickets(request: Request) -> Response:
     statuses = request.query_params.getlist("status")
     priorities = request.query_params.getlist("priority")
     limit = int(request.query_params.get("limit", "20"))
+    exact_count = request.query_params.get("exact_count") == "true"
     where = "status = ANY(%(s)s) AND priority = ANY(%(p)s)"
-    params = {"s": statuses, "p": priorities}
+    matching = f"SELECT id FROM tickets WHERE {where}" + ("" if exact_count else " LIMIT %(c)s")
+    params = {"s": statuses, "p": priorities, "c": COUNT_LIMIT + 1, "n": limit + 1}
     with connection() as conn, conn.cursor() as cur:
         cur.execute("SELECT id, email, role, is_active FROM users WHERE id = %(u)s", {"u": 1})
         cur.fetchone()
-        cur.execute(f"SELECT count(*) FROM tickets WHERE {where}", params)
-        count = cur.fetchone()[0]  # type: ignore[index]
         cur.execute(
-            f"SELECT {COLUMNS} FROM tickets WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(n)s",
-            {**params, "n": limit + 1},
+            f"SELECT {COLUMNS}, (SELECT count(*) FROM ({matching}) AS m) AS total FROM tickets "
+            f"WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(n)s",
+            params,
         )
         rows = cur.fetchall()
-    data = [{name: _json(value) for name, value in zip(NAMES, row, strict=True)} for row in rows[:limit]]
+    count = rows[0][-1] if rows else 0
+    exact = exact_count or count <= COUNT_LIMIT
+    data = [{name: _json(value) for name, value in zip(NAMES, row, strict=False)} for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
         query = TicketQuery.model_validate({"status": statuses, "priority": priorities})
         next_cursor = encode_cursor("created_at", last[8], last[5], query.fingerprint())
-    body = json.dumps({"data": data, "count": count, "next_cursor": next_cursor}, separators=(",", ":"))
+    body = json.dumps(
+        {
+            "data": data,
+            "count": count if exact else COUNT_LIMIT,
+            "count_exact": exact,
+            "next_cursor": next_cursor,
+        },
+        separators=(",", ":"),
+    )
     return Response(body, media_type="application/json")
 
 

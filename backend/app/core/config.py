@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     # How long an Idempotency-Key (and the response it stored) is remembered after first use.
     IDEMPOTENCY_TTL_HOURS: int = Field(default=24, ge=1, le=24 * 30)
 
+    # --- Ticket list (issue [5/6]) -------------------------------------------------------------
+    # The list counts matching tickets exactly up to this many; past it, `count` is this number and
+    # `count_exact` is false (`exact_count=true` asks for the full count, at its cost).
+    TICKET_COUNT_LIMIT: int = Field(default=1000, ge=1)
+
     @field_validator("DATABASE_URL")
     @classmethod
     def _check_database_url(cls, value: str) -> str:

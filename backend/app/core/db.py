@@ -44,7 +44,12 @@ def create_db_engine(url: str, **overrides: Any) -> Engine:
     if backend == "sqlite":
         options["connect_args"] = {"check_same_thread": False, "timeout": 15}
     else:
-        options["connect_args"] = {"connect_timeout": settings.DB_CONNECT_TIMEOUT_SECONDS}
+        # Sessions in UTC: timestamps then arrive as UTC from the driver, and list pages pass them
+        # to JSON as they are (app.crud).
+        options["connect_args"] = {
+            "connect_timeout": settings.DB_CONNECT_TIMEOUT_SECONDS,
+            "options": "-c timezone=UTC",
+        }
         options["pool_size"] = settings.DB_POOL_SIZE
         options["max_overflow"] = settings.DB_POOL_SIZE
         options["pool_timeout"] = settings.DB_CONNECT_TIMEOUT_SECONDS

@@ -134,7 +134,7 @@ def test_reporters_list_only_their_own_tickets(client: TestClient, world: World)
     stranger = auth(world.users["stranger"])
     mine = create_ticket(client, stranger, title="My laptop")
     listing = client.get(f"{API}/tickets/", headers=stranger).json()
-    assert listing == {"data": [mine], "count": 1, "next_cursor": None}
+    assert listing == {"data": [mine], "count": 1, "count_exact": True, "next_cursor": None}
     owner = client.get(f"{API}/tickets/", headers=auth(world.users["owner"])).json()
     assert {t["id"] for t in owner["data"]} == {t(world), r(world)}
     agent = client.get(f"{API}/tickets/", headers=auth(world.users["agent"])).json()

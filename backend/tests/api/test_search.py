@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.core.config import get_settings
 from app.factories import CommentFactory, TicketFactory
 from app.models import Priority, Role, Team, Ticket, TicketStatus, User
 from tests.utils import API, auth
@@ -157,6 +158,42 @@ def test_full_text_search(client: TestClient, corpus: Corpus, query: str, expect
     assert response.json()["count"] == len(found)
 
 
+def test_comment_only_matches_rank_after_the_tickets_whose_own_text_matches(
+    client: TestClient, corpus: Corpus
+) -> None:
+    # vpn: title; dns: description; laptop: a comment; printer: an internal note (agents see it).
+    # Comment-only matches have relevance 0 and come newest first.
+    page = get(client, corpus.agent, "q=firmware OR vpn").json()
+    assert names(corpus, page) == ["vpn", "dns", "laptop", "printer"]
+    assert (page["count"], page["count_exact"]) == (4, True)
+    assert names(corpus, get(client, corpus.reporter, "q=firmware OR vpn").json()) == ["vpn"]
+
+
+def test_count_is_exact_up_to_the_limit_and_says_so_past_it(
+    client: TestClient, corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "TICKET_COUNT_LIMIT", 3)
+
+    def counted(query: str) -> tuple[int, bool, int]:
+        body = get(client, corpus.agent, query).json()
+        return body["count"], body["count_exact"], len(body["data"])
+
+    assert counted("") == (3, False, 6)  # 6 match: counting stopped past 3
+    assert counted("exact_count=true") == (6, True, 6)
+    assert counted("limit=2") == (3, False, 2)
+    assert counted("status=open&status=on_hold") == (3, True, 3)  # exactly the limit: still exact
+    assert counted("q=firmware OR vpn") == (3, False, 4)
+    assert counted("q=firmware OR vpn&exact_count=true") == (4, True, 4)
+    assert counted("offset=50") == (3, False, 0)  # past the end: the count still comes
+    assert counted("offset=50&exact_count=true") == (6, True, 0)
+    assert counted("status=cancelled&offset=5") == (0, True, 0)
+    assert counted("status=cancelled") == (0, True, 0)
+    # A cursor page has no count; exact_count does not change the cursor's query.
+    cursor = get(client, corpus.agent, "limit=2").json()["next_cursor"]
+    page = get(client, corpus.agent, f"limit=2&exact_count=true&cursor={cursor}").json()
+    assert (page["count"], page["count_exact"], names(corpus, page)) == (None, False, ["dns", "cert"])
+
+
 def test_reporters_search_only_their_tickets_and_no_internal_notes(
     client: TestClient, corpus: Corpus
 ) -> None:
@@ -174,6 +211,8 @@ def test_cursor_pages_walk_the_whole_list(client: TestClient, corpus: Corpus) ->
         "sort=priority",
         "sort=-status",
         "q=vpn OR printer OR laptop OR dns",
+        "q=firmware OR vpn",  # crosses from own-text matches to comment-only ones
+        "q=firmware OR vpn&sort=-created_at",
         "status=open&status=closed",
     ):
         everything = get(client, corpus.agent, f"{query}&limit=100").json()

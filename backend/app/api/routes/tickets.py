@@ -6,6 +6,7 @@ from pydantic_core import to_json
 from app import crud
 from app.api.deps import CurrentUser, IdempotencyKeyHeader, IfMatch, PageDep, PathId, SessionDep, etag
 from app.core import idempotency
+from app.core.config import get_settings
 from app.models import (
     Comment,
     CommentCreate,
@@ -85,12 +86,21 @@ def list_tickets(session: SessionDep, user: CurrentUser, query: Annotated[Ticket
 
     Newest first by default; ranked by relevance with `q` unless `sort` is given. Page with
     `offset`, or pass the `next_cursor` of a page as `cursor` for the next one (constant time at
-    any depth). `count` is exact.
+    any depth). `count` is exact up to 1,000 matches (`count_exact`); `exact_count=true` counts all.
     """
-    rows, count, next_cursor = crud.list_tickets(session=session, viewer=user, query=query)
+    page = crud.list_tickets(
+        session=session, viewer=user, query=query, count_limit=get_settings().TICKET_COUNT_LIMIT
+    )
     # Rows come from typed columns and are serialised once, in the shape of TicketsPublic (which
     # documents the response); validating them all again would cost more than the queries.
-    body = to_json({"data": rows, "count": count, "next_cursor": next_cursor})
+    body = to_json(
+        {
+            "data": page.rows,
+            "count": page.count,
+            "count_exact": page.count_exact,
+            "next_cursor": page.next_cursor,
+        }
+    )
     return Response(body, media_type="application/json")
 
 
