@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from app.core.config import get_settings
 from app.factories import CommentFactory, TicketFactory
-from app.models import Priority, Role, Team, Ticket, TicketStatus, User
+from app.models import Priority, Role, Team, Ticket, TicketQuery, TicketStatus, User
 from tests.utils import API, auth
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -268,6 +268,27 @@ def test_bad_queries_are_422_naming_what_is_allowed(
     response = get(client, corpus.agent, query)
     assert response.status_code == 422
     assert message in response.json()["detail"][0]["msg"]
+    assert response.json()["detail"][0]["loc"][0] == "query"
+
+
+def test_the_query_parameters_are_documented_from_the_model(client: TestClient) -> None:
+    operation = client.get(f"{API}/openapi.json").json()["paths"][f"{API}/tickets/"]["get"]
+    parameters = {p["name"]: p for p in operation["parameters"]}
+    assert list(parameters) == list(TicketQuery.model_fields)
+    assert all(p["in"] == "query" and not p["required"] for p in parameters.values())
+    assert parameters["status"]["schema"]["items"]["enum"] == [s.value for s in TicketStatus]
+    assert parameters["limit"]["schema"] == {
+        "default": 20,
+        "maximum": 100,
+        "minimum": 1,
+        "title": "Limit",
+        "type": "integer",
+    }
+    assert "422" in operation["responses"]
+
+
+def test_a_repeated_single_valued_parameter_takes_the_last_value(client: TestClient, corpus: Corpus) -> None:
+    assert len(get(client, corpus.agent, "limit=1&limit=3").json()["data"]) == 3
 
 
 def test_a_cursor_only_fits_its_own_query(client: TestClient, corpus: Corpus) -> None:

@@ -1,10 +1,11 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic_core import to_json
 
 from app import crud
 from app.api.deps import CurrentUser, IdempotencyKeyHeader, IfMatch, PageDep, PathId, SessionDep, etag
+from app.api.query_params import query_model, query_model_errors, query_parameters
 from app.core import idempotency
 from app.core.config import get_settings
 from app.models import (
@@ -80,8 +81,17 @@ def create_ticket(
     return _with_etag(response, ticket)
 
 
-@router.get("/", response_model=TicketsPublic)
-def list_tickets(session: SessionDep, user: CurrentUser, query: Annotated[TicketQuery, Query()]) -> Response:
+@router.get(
+    "/",
+    response_model=TicketsPublic,
+    # The query is validated by its own dependency (app.api.query_params), so FastAPI documents
+    # neither its parameters nor its 422.
+    responses={422: query_model_errors()},
+    openapi_extra={"parameters": query_parameters(TicketQuery)},
+)
+def list_tickets(
+    session: SessionDep, user: CurrentUser, query: Annotated[TicketQuery, Depends(query_model(TicketQuery))]
+) -> Response:
     """Filter, search, sort and page the tickets you may see (reporters: only their own).
 
     Newest first by default; ranked by relevance with `q` unless `sort` is given. Page with

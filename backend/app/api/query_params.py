@@ -1,0 +1,67 @@
+"""A whole query string validated into one pydantic model, as a dependency, with its OpenAPI parameters.
+
+FastAPI's own query-parameter models (`Annotated[Model, Query()]`) re-inspect every field's
+annotation on each request; on the ticket list, with 15 parameters, that cost more than its SQL. This
+validates the query string in one `model_validate` call instead, answers the same 422s (locations
+start with "query"), and documents the same parameters, generated from the same model.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, get_origin
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.constants import REF_PREFIX
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def query_model(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """A dependency: the request's query string as `model`. List fields take every value given
+    (`?status=open&status=on_hold`); other fields take the last one."""
+    repeatable = frozenset(
+        name for name, field in model.model_fields.items() if get_origin(field.annotation) is list
+    )
+
+    async def parse(request: Request) -> M:  # no I/O: runs on the event loop, no thread hop
+        params = request.query_params
+        data = {name: params.getlist(name) if name in repeatable else params[name] for name in params}
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            raise RequestValidationError(
+                [{**error, "loc": ("query", *error["loc"])} for error in errors]
+            ) from None
+
+    return parse
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The OpenAPI `parameters` of `model`'s fields, each an optional query parameter."""
+    schema = model.model_json_schema(ref_template="{model}")
+    definitions = schema.get("$defs", {})
+
+    def inline(node: Any) -> Any:  # the query has no components of its own: inline its $refs
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(definitions[node["$ref"]])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(value) for value in node]
+        return node
+
+    parameters = []
+    for name, field_schema in schema["properties"].items():
+        parameter = {"name": name, "in": "query", "required": False, "schema": inline(field_schema)}
+        if "description" in field_schema:
+            parameter["description"] = field_schema["description"]
+        parameters.append(parameter)
+    return parameters
+
+
+def query_model_errors() -> dict[str, Any]:
+    """The OpenAPI response for its 422: FastAPI's HTTPValidationError, as for its own parameters."""
+    schema = {"$ref": f"{REF_PREFIX}HTTPValidationError"}
+    return {"description": "Validation Error", "content": {"application/json": {"schema": schema}}}
