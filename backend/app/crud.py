@@ -29,8 +29,9 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Row as ResultRow
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.selectable import GenerativeSelect, Select
+from sqlalchemy.sql.selectable import GenerativeSelect, ScalarSelect, Select
 from sqlalchemy.types import NullType
 from sqlmodel import Session, SQLModel, col, delete, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -513,55 +514,92 @@ class TicketPage:
     next_cursor: str | None  # None on the last page
 
 
-def list_tickets(*, session: Session, viewer: User, query: TicketQuery, count_limit: int) -> TicketPage:
-    """One page of the tickets the viewer may see that match `query`, how many match (exact up to
-    `count_limit`, or always with `query.exact_count`), and the cursor of the next page."""
-    connection = session.connection()  # Core: rows as tuples, no ORM loading
-    conditions = _ticket_filters(query, viewer)
-    key_name, descending = query.order()
-    # One or two arms, each (conditions, sort key): with `q`, the tickets whose own text matches
-    # and those matched only through a comment.
-    arms: list[tuple[list[ColumnElement[bool]], ColumnElement[Any]]]
-    if (text := query.search()) is None:
-        arms = [(conditions, _SORT_COLUMNS[key_name])]
-    else:
-        found = _search(session, text, viewer)
-        by_relevance = key_name == "relevance"
-        own_key = found.relevance if by_relevance else _SORT_COLUMNS[key_name]
-        comment_key = literal(0.0, Double) if by_relevance else own_key
-        arms = [([*conditions, found.own], own_key), ([*conditions, found.via_comments], comment_key)]
+class _Arm(NamedTuple):
+    """Part of a list query: its conditions and the key it sorts by."""
 
-    base = _PAGE_SELECT.get(connection.dialect.name, _PAGE_SELECT_TYPED)
-    pages = [base.add_columns(key.label("sort_key")).where(*where) for where, key in arms]
+    where: list[ColumnElement[bool]]
     key: ColumnElement[Any]
-    row_id: ColumnElement[Any]
-    if len(pages) == 1:
-        stmt, key, row_id = pages[0], arms[0][1], _TICKET_ID
-    else:
-        hits = union_all(*pages).subquery("hits")
-        stmt, key, row_id = sa_select(hits), hits.c.sort_key, hits.c.id
 
-    # The total does not change with depth: it comes with the first page (in the same statement,
-    # so from the same snapshot), and pages fetched with a cursor skip it, so they cost the same at
-    # any depth.
-    total = None
-    if query.cursor is None:
-        ids = [sa_select(col(Ticket.id)).where(*where) for where, _ in arms]
-        matching: GenerativeSelect = ids[0] if len(ids) == 1 else union_all(*ids)
-        if not query.exact_count:  # a list shows "1,000+"; counting every match costs O(matches)
-            matching = matching.limit(count_limit + 1)
-        total = sa_select(func.count()).select_from(matching.subquery()).scalar_subquery()
-        stmt = stmt.add_columns(total.label("total"))
 
-    if (after := query.after()) is not None:
+# Searching by relevance, a ticket found only through a comment sorts below any ticket whose own
+# text matches (their relevance is at least 0), newest first among themselves.
+_COMMENT_ONLY: ColumnElement[float] = literal(-1.0, Double)
+
+
+def _total(arms: list[_Arm], *, exact: bool, limit: int) -> ScalarSelect[int]:
+    """How many tickets the arms match: all of them when `exact`, else at most `limit + 1`."""
+    ids = [sa_select(col(Ticket.id)).where(*arm.where) for arm in arms]
+    matching: GenerativeSelect = ids[0] if len(ids) == 1 else union_all(*ids)
+    if not exact:  # a list shows "1,000+"; counting every match costs O(matches)
+        matching = matching.limit(limit + 1)
+    return sa_select(func.count()).select_from(matching.subquery()).scalar_subquery()
+
+
+def _in_order(
+    stmt: Select[*tuple[Any, ...]],
+    key: ColumnElement[Any],
+    row_id: ColumnElement[Any],
+    *,
+    descending: bool,
+    after: tuple[Any, int] | None,
+) -> Select[*tuple[Any, ...]]:
+    """`stmt` ordered by (key, id), starting after the cursor's position when there is one."""
+    if after is not None:
         value, last_id = after
         row, bound = (
             tuple_(key, row_id),
             tuple_(bindparam(None, value, type_=key.type), bindparam(None, last_id)),
         )
         stmt = stmt.where(row < bound if descending else row > bound)
-    order = (key.desc(), row_id.desc()) if descending else (key.asc(), row_id.asc())
-    rows = connection.execute(stmt.order_by(*order).offset(query.offset).limit(query.limit + 1)).all()
+    return stmt.order_by(*((key.desc(), row_id.desc()) if descending else (key.asc(), row_id.asc())))
+
+
+def list_tickets(*, session: Session, viewer: User, query: TicketQuery, count_limit: int) -> TicketPage:
+    """One page of the tickets the viewer may see that match `query`, how many match (exact up to
+    `count_limit`, or always with `query.exact_count`), and the cursor of the next page."""
+    connection = session.connection()  # Core: rows as tuples, no ORM loading
+    conditions = _ticket_filters(query, viewer)
+    key_name, descending = query.order()
+    # With `q`, two arms: the tickets whose own text matches, and those found only through a comment.
+    if (text := query.search()) is None:
+        arms = [_Arm(conditions, _SORT_COLUMNS[key_name])]
+    else:
+        found = _search(session, text, viewer)
+        own, by_comment = [*conditions, found.own], [*conditions, found.via_comments]
+        if key_name == "relevance":
+            arms = [_Arm(own, found.relevance), _Arm(by_comment, _COMMENT_ONLY)]
+        else:
+            arms = [_Arm(own, _SORT_COLUMNS[key_name]), _Arm(by_comment, _SORT_COLUMNS[key_name])]
+
+    # The total does not change with depth: it comes with the first page (in the page's statement,
+    # so from the same snapshot), and pages fetched with a cursor skip it, so they cost the same at
+    # any depth.
+    total = None if query.cursor is not None else _total(arms, exact=query.exact_count, limit=count_limit)
+    after = query.after()
+    base = _PAGE_SELECT.get(connection.dialect.name, _PAGE_SELECT_TYPED)
+    rows: list[ResultRow[Any]] = []
+    if len(arms) == 1 or (key_name == "relevance" and not query.offset):
+        # By relevance the arms come in order, so they are read one after the other, and the
+        # comment-only matches only when the own-text ones run out on this page: ranking reads each
+        # match once, in the bitmap scan that finds it.
+        for arm in arms:
+            if len(rows) > query.limit or (arm is not arms[-1] and after is not None and after[0] < 0):
+                continue  # the page is full, or the cursor is already past this arm
+            stmt = base.add_columns(arm.key.label("sort_key")).where(*arm.where)
+            if total is not None and not rows:
+                stmt = stmt.add_columns(total.label("total"))
+            stmt = _in_order(stmt, arm.key, _TICKET_ID, descending=descending, after=after)
+            rows += connection.execute(stmt.offset(query.offset).limit(query.limit + 1 - len(rows))).all()
+    else:  # sorted by a column (or paged by offset): both arms in one statement
+        hits = union_all(
+            *(base.add_columns(a.key.label("sort_key")).where(*a.where) for a in arms)
+        ).subquery()
+        stmt = sa_select(hits)
+        if total is not None:
+            stmt = stmt.add_columns(total.label("total"))
+        stmt = _in_order(stmt, hits.c.sort_key, hits.c.id, descending=descending, after=after)
+        rows = list(connection.execute(stmt.offset(query.offset).limit(query.limit + 1)).all())
+
     page = [dict(zip(_PUBLIC_NAMES, r, strict=False)) for r in rows[: query.limit]]
     next_cursor = None
     if len(rows) > query.limit:

@@ -169,6 +169,25 @@ def test_comment_only_matches_rank_after_the_tickets_whose_own_text_matches(
     assert names(corpus, get(client, corpus.reporter, "q=firmware OR vpn").json()) == ["vpn"]
 
 
+@pytest.mark.parametrize("query", ["q=firmware OR vpn", "q=firmware OR vpn&sort=-created_at", "q=bootloader"])
+def test_offset_and_cursor_pages_agree_across_own_text_and_comment_matches(
+    client: TestClient, corpus: Corpus, query: str
+) -> None:
+    everything = names(corpus, get(client, corpus.agent, query).json())
+    by_offset = [
+        name
+        for offset in range(len(everything) + 1)
+        for name in names(corpus, get(client, corpus.agent, f"{query}&limit=1&offset={offset}").json())
+    ]
+    by_cursor, cursor = [], None
+    while True:
+        page = get(client, corpus.agent, f"{query}&limit=1" + (f"&cursor={cursor}" if cursor else "")).json()
+        by_cursor += names(corpus, page)
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert by_offset == by_cursor == everything
+
+
 def test_count_is_exact_up_to_the_limit_and_says_so_past_it(
     client: TestClient, corpus: Corpus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
