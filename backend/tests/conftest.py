@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
+from app.api.deps import request_session  # noqa: E402
 from app.core import db, migrations  # noqa: E402
 from app.core.config import get_settings  # noqa: E402
 from app.main import app  # noqa: E402
@@ -64,7 +65,7 @@ def client(session: Session) -> Iterator[TestClient]:
         session.expire_all()  # as if each request had a session of its own
         yield session
 
-    app.dependency_overrides[db.get_session] = same_session
+    app.dependency_overrides[request_session] = same_session
     with TestClient(app) as test_client:
         yield test_client
     app.dependency_overrides.clear()

@@ -1,11 +1,12 @@
 """Dependencies shared by the routes, as `Annotated` aliases."""
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Path, Query, status
+from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from app import crud
 from app.core import idempotency, request_context, security
@@ -14,7 +15,22 @@ from app.core.db import get_session
 from app.models import MAX_ID, User
 from app.permissions import Permission, require
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# Safe methods only read (RFC 9110): their sessions are read-only (app.core.db.get_session).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def request_session(request: Request) -> AsyncIterator[Session]:
+    """The request's session. Opening one does no I/O (it connects on first use), so it happens on
+    the event loop; closing it may (a rollback, the pool), so that runs in the threadpool."""
+    sessions = get_session(read_only=request.method in SAFE_METHODS)
+    session = next(sessions)
+    try:
+        yield session
+    finally:
+        await run_in_threadpool(sessions.close)  # get_session's own cleanup
+
+
+SessionDep = Annotated[Session, Depends(request_session)]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=f"{API_V1_STR}/login/access-token", auto_error=False)
 

@@ -4,7 +4,7 @@ Nothing connects at import time: `get_engine()` builds the process-wide engine o
 the settings, and `use_engine()` swaps it (the tests point it at their own database).
 """
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -15,6 +15,10 @@ from sqlmodel import Session
 from app.core.config import get_settings
 
 _engine: Engine | None = None
+_reader: Engine | None = None  # the same engine and pool, for read-only sessions
+
+# An execution option: the session only reads (see get_session).
+READ_ONLY = "incident_desk_read_only"
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -32,8 +36,10 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front: concurrent writers queue (busy timeout) instead of
-        # failing when a read transaction later tries to write. Readers are not blocked (WAL).
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # failing when a read transaction later tries to write. Readers are not blocked (WAL), and
+        # read-only sessions take no lock at all.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_db_engine(url: str, **overrides: Any) -> Engine:
@@ -70,13 +76,29 @@ def get_engine() -> Engine:
 
 def use_engine(engine: Engine | None) -> Engine | None:
     """Replace the process-wide engine (None: build again from settings); returns the old one."""
-    global _engine
-    previous, _engine = _engine, engine
+    global _engine, _reader
+    previous, _engine, _reader = _engine, engine, None
     return previous
 
 
-def get_session() -> Iterator[Session]:
+def _read_only_engine() -> Engine:
+    global _reader
+    if _reader is None:
+        engine = get_engine()
+        options: dict[str, Any] = {READ_ONLY: True}
+        if engine.dialect.name != "sqlite":  # SQLite reads in a deferred transaction instead
+            options["isolation_level"] = "AUTOCOMMIT"
+        _reader = engine.execution_options(**options)
+    return _reader
+
+
+def get_session(*, read_only: bool = False) -> Generator[Session]:
     """One session per request or command; closed (and rolled back if uncommitted) at the end.
+
+    A `read_only` session (the API's GET requests) runs each statement on its own on PostgreSQL
+    (autocommit: no BEGIN and ROLLBACK round trips; each statement sees one snapshot, as it would
+    under READ COMMITTED anyway), and in a deferred transaction that takes no lock on SQLite. It
+    must not write: nothing would undo a write after an error.
 
     Objects keep the values this session wrote after a commit (expire_on_commit=False): a response
     then shows the state its own write produced, not a later write that committed in between.
@@ -85,7 +107,7 @@ def get_session() -> Iterator[Session]:
     already invalidated it and the server has dropped its transaction. Raised there, the error
     would come after the response had started, and the client would get a dropped connection.
     """
-    session = Session(get_engine(), expire_on_commit=False)
+    session = Session(_read_only_engine() if read_only else get_engine(), expire_on_commit=False)
     try:
         yield session
     finally:

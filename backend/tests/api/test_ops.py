@@ -4,6 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.api.deps import request_session
 from app.core import db, migrations
 from app.main import app
 from tests.databases import scratch_database
@@ -20,7 +21,7 @@ def test_health_needs_no_database(client: TestClient) -> None:
         raise AssertionError("/health must not open a session")
         yield  # pragma: no cover
 
-    app.dependency_overrides[db.get_session] = no_database
+    app.dependency_overrides[request_session] = no_database
     response = client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
@@ -51,7 +52,7 @@ def client_on(client: TestClient) -> Iterator[object]:
             with Session(engine) as s:
                 yield s
 
-        app.dependency_overrides[db.get_session] = other_session
+        app.dependency_overrides[request_session] = other_session
 
     yield use
     for engine in engines:
