@@ -1,6 +1,7 @@
 """The floor for scripts/bench_list.py: a minimal Starlette + psycopg endpoint that runs the same SQL
 as `GET /api/v1/tickets/?status=...&priority=...&limit=...[&exact_count=true]` (the user lookup, then
-one page with its count, capped at 1,000 or exact, in the same statement) and returns the same JSON, with nothing else (no ORM, no validation, no auth checks, no middleware).
+one page with its count, capped at 1,000 or exact, in the same statement) and returns the same JSON,
+with nothing else (no ORM, no validation, no auth checks, no middleware).
 
 Run: DATABASE_URL=postgresql://... uvicorn scripts.bench_floor:app --port 8001  (from backend/)
 """

@@ -241,7 +241,7 @@ def test_cursor_pages_walk_the_whole_list(client: TestClient, corpus: Corpus) ->
             page = get(
                 client, corpus.agent, f"{query}&limit=2" + (f"&cursor={cursor}" if cursor else "")
             ).json()
-            # The first page carries the exact total; cursor pages skip it (it does not change).
+            # The first page carries the total; cursor pages skip it (it does not change).
             assert page["count"] == (everything["count"] if cursor is None else None)
             walked += page["data"]
             cursor = page["next_cursor"]
