@@ -13,6 +13,7 @@ SIGTERM).
 import functools
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -309,28 +310,41 @@ def guard_destruction(*, action: str, yes: bool, force: bool) -> None:
 
 
 @contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Let SIGTERM (docker stop, kill) unwind like Ctrl-C, so transactions roll back visibly."""
+def interruptible() -> Iterator[Callable[[], None]]:
+    """Let SIGTERM (docker stop, kill) and SIGINT (Ctrl-C) unwind as KeyboardInterrupt, so
+    transactions roll back visibly.
+
+    The handler raises at once, and also records the signal: Python drops an exception raised while
+    a weakref callback or `__del__` runs (SQLAlchemy has such callbacks), so the yielded `check()`
+    raises it again at the caller's safe points (between seed batches, before the commit).
+    """
+    stopped = threading.Event()
 
     def interrupt(_signum: int, _frame: object) -> None:
+        stopped.set()
         raise KeyboardInterrupt
 
+    def check() -> None:
+        if stopped.is_set():
+            raise KeyboardInterrupt
+
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGINT)}
     except ValueError:  # not the main thread: leave signals alone
-        yield
+        yield check
         return
     try:
-        yield
+        yield check
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def reset_schema() -> str:
     """Drop everything and migrate to head in one transaction; returns the head."""
     quiet_alembic()
     head = single_head()
-    with sigterm_interrupts(), engine().begin() as conn:
+    with interruptible(), engine().begin() as conn:
         migrations.reset(conn)
     return head
 
@@ -408,9 +422,8 @@ def seed(
         soft_wrap=True,
     )
     try:
-        with sigterm_interrupts(), Session(engine()) as session, seed_progress(plan) as progress:
+        with interruptible() as check, Session(engine()) as session, seed_progress(plan, check) as progress:
             seeding.seed_database(session, plan, progress)
-            progress.phase("done")
     except KeyboardInterrupt:
         fail(
             "interrupted: nothing was committed; the database holds the empty migrated schema",
@@ -420,7 +433,8 @@ def seed(
 
 
 @contextmanager
-def seed_progress(plan: seeding.Plan) -> Iterator[seeding.Progress]:
+def seed_progress(plan: seeding.Plan, check: Callable[[], None]) -> Iterator[seeding.Progress]:
+    """A progress bar; each update first calls `check()` (which raises if the seed was interrupted)."""
     columns = (
         TextColumn("{task.description:<25}"),
         BarColumn(bar_width=20),
@@ -430,10 +444,17 @@ def seed_progress(plan: seeding.Plan) -> Iterator[seeding.Progress]:
     )
     with Progress(*columns, console=err) as bar:
         task = bar.add_task("starting", total=plan.tickets)
-        yield seeding.Progress(
-            phase=lambda text: bar.update(task, description=text),
-            tickets_done=lambda count: bar.advance(task, count),
-        )
+
+        def phase(text: str) -> None:
+            check()
+            bar.update(task, description=text)
+
+        def tickets_done(count: int) -> None:
+            check()
+            bar.advance(task, count)
+
+        yield seeding.Progress(phase=phase, tickets_done=tickets_done)
+        bar.update(task, description="done")
 
 
 def print_seed_summary(plan: seeding.Plan, elapsed: float) -> None:
