@@ -452,7 +452,7 @@ def _search(session: Session, text: SearchQuery, viewer: User) -> _Search:
     """How `text` matches tickets. PostgreSQL: tsvector + GIN; SQLite: FTS5.
 
     The two ways to match are kept apart, so a page can rank the tickets whose own text matches as
-    it reads them (one bitmap scan) and add the comment-only matches (relevance 0) beside them,
+    it reads them (one bitmap scan) and add the comment-only matches after them,
     instead of collecting every match's id first and reading each ticket again to rank it.
     """
     comment_visible = [] if sees_internal_notes(viewer) else [col(Comment.internal).is_(False)]
@@ -502,13 +502,15 @@ def _page_select(*, raw_timestamps: bool) -> Select[*tuple[Any, ...]]:
     return sa_select(*(plain(c) for c in _PUBLIC_COLUMNS))
 
 
-_PAGE_SELECT = {"postgresql": _page_select(raw_timestamps=True)}
-_PAGE_SELECT_TYPED = _page_select(raw_timestamps=False)
+_PAGE_SELECT_RAW = _page_select(raw_timestamps=True)  # PostgreSQL
+_PAGE_SELECT_TYPED = _page_select(raw_timestamps=False)  # SQLite stores naive text timestamps
 
 
 @dataclass(frozen=True, slots=True)
 class TicketPage:
-    rows: list[dict[str, Any]]  # shaped as TicketPublic
+    """A list page in the shape of TicketsPublic (its fields, in its order), ready for JSON."""
+
+    data: list[dict[str, Any]]  # shaped as TicketPublic
     count: int | None  # None on a page fetched with a cursor
     count_exact: bool  # False: at least `count` match (counting stopped at the limit)
     next_cursor: str | None  # None on the last page
@@ -569,14 +571,15 @@ def list_tickets(*, session: Session, viewer: User, query: TicketQuery, count_li
         if key_name == "relevance":
             arms = [_Arm(own, found.relevance), _Arm(by_comment, _COMMENT_ONLY)]
         else:
-            arms = [_Arm(own, _SORT_COLUMNS[key_name]), _Arm(by_comment, _SORT_COLUMNS[key_name])]
+            key = _SORT_COLUMNS[key_name]
+            arms = [_Arm(own, key), _Arm(by_comment, key)]
 
     # The total does not change with depth: it comes with the first page (in the page's statement,
     # so from the same snapshot), and pages fetched with a cursor skip it, so they cost the same at
     # any depth.
     total = None if query.cursor is not None else _total(arms, exact=query.exact_count, limit=count_limit)
     after = query.after()
-    base = _PAGE_SELECT.get(connection.dialect.name, _PAGE_SELECT_TYPED)
+    base = _PAGE_SELECT_RAW if connection.dialect.name == "postgresql" else _PAGE_SELECT_TYPED
     rows: list[ResultRow[Any]] = []
     if len(arms) == 1 or (key_name == "relevance" and not query.offset):
         # By relevance the arms come in order, so they are read one after the other, and the

@@ -37,7 +37,7 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front: concurrent writers queue (busy timeout) instead of
         # failing when a read transaction later tries to write. Readers are not blocked (WAL), and
-        # read-only sessions take no lock at all.
+        # read-only sessions take no write lock at all.
         read_only = connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
@@ -97,7 +97,7 @@ def get_session(*, read_only: bool = False) -> Generator[Session]:
 
     A `read_only` session (the API's GET requests) runs each statement on its own on PostgreSQL
     (autocommit: no BEGIN and ROLLBACK round trips; each statement sees one snapshot, as it would
-    under READ COMMITTED anyway), and in a deferred transaction that takes no lock on SQLite. It
+    under READ COMMITTED anyway), and in a deferred transaction that takes no write lock on SQLite. It
     must not write: nothing would undo a write after an error.
 
     Objects keep the values this session wrote after a commit (expire_on_commit=False): a response
