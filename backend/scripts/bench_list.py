@@ -7,7 +7,8 @@ same SQL and JSON); wrk loads each case from loopback and reports req/s and late
     .venv/bin/python scripts/bench_list.py --database-url postgresql://postgres@127.0.0.1/incident_desk_bench \
         --seed-tickets 1000000          # omit --seed-tickets to reuse an already seeded database
 
-Needs wrk (apt-get install wrk). Prints a table, and the JSON figures with --json FILE.
+Needs wrk (apt-get install wrk) and Linux (/proc). Prints a table, and the JSON figures with --json FILE;
+beside wrk's figures, each case shows the server's CPU time per request and the machine's steal time.
 """
 
 import argparse
@@ -87,13 +88,35 @@ def serve(module: str, url: str, log: Path) -> tuple[subprocess.Popen[bytes], st
     raise SystemExit(f"{module} did not start; see {log}")
 
 
-def wrk(url: str, token: str | None, seconds: int, connections: int, script: Path) -> dict[str, Any]:
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(steal, all) CPU ticks of the machine so far: steal is time the hypervisor gave elsewhere."""
+    user, nice, system, idle, iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split()[1:9]
+    )
+    return steal, user + nice + system + idle + iowait + irq + softirq + steal
+
+
+def wrk(
+    url: str, token: str | None, seconds: int, connections: int, script: Path, server_pid: int
+) -> dict[str, Any]:
+    """wrk's figures, plus the CPU the server spent per request and the machine's steal time."""
     env = {**os.environ, "BENCH_TOKEN": token or ""}
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url]
+    cpu_before, (steal_before, ticks_before) = process_cpu_seconds(server_pid), machine_ticks()
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    cpu = process_cpu_seconds(server_pid) - cpu_before
+    steal_after, ticks_after = machine_ticks()
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
     result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
     result["rps"] = result["requests"] / result["seconds"]
+    result["server_cpu_ms"] = cpu * 1000 / max(result["requests"], 1)
+    result["steal_pct"] = (steal_after - steal_before) * 100 / max(ticks_after - ticks_before, 1)
     return result
 
 
@@ -194,11 +217,16 @@ def main() -> None:
                 token,
             ),
             ("keyset: page at 90 % depth", f"{app_base}/api/v1/tickets/?limit=50&cursor={cursor}", token),
+            # What every request pays before the list's own work: the framework and middleware alone,
+            # then with authentication (the token, and the user read through the ORM).
+            ("cost of the stack: GET /ping", f"{app_base}/ping", None),
+            ("cost of the stack + auth: GET /users/me", f"{app_base}/api/v1/users/me", token),
         ]
         results: dict[str, dict[str, Any]] = {}
         for name, url, auth in cases:
-            wrk(url, auth, 3, args.connections, script)  # warm-up
-            results[name] = wrk(url, auth, args.seconds, args.connections, script)
+            pid = (floor_proc if url.startswith(floor_base) else app_proc).pid
+            wrk(url, auth, 3, args.connections, script, pid)  # warm-up
+            results[name] = wrk(url, auth, args.seconds, args.connections, script, pid)
     finally:
         for proc in (app_proc, floor_proc):
             proc.terminate()
@@ -207,22 +235,32 @@ def main() -> None:
     print(
         f"\n{total:,} tickets on PostgreSQL; one uvicorn worker; wrk -t2 -c{args.connections} -d{args.seconds}s\n"
     )
-    print(f"{'case':52} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    # cpu ms/req: CPU time of the serving process per request (its own cost, whatever else runs);
+    # steal %: machine CPU time the hypervisor gave to other guests during the case (noise).
+    print(
+        f"{'case':52} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'non-2xx':>8} "
+        f"{'cpu ms/req':>11} {'steal %':>8}"
+    )
     for name, r in results.items():
         print(
-            f"{name:52} {r['rps']:8.0f} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['p99_ms']:8.1f} {r['non2xx']:8d}"
+            f"{name:52} {r['rps']:8.0f} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['p99_ms']:8.1f} {r['non2xx']:8d} "
+            f"{r['server_cpu_ms']:11.2f} {r['steal_pct']:8.1f}"
         )
-    api, floor_r, api_exact, floor_exact, *_, near, deep_r = results.values()
+    api, floor_r, api_exact, floor_exact = list(results.values())[:4]
+    near, deep_r = results["keyset: 2nd page"], results["keyset: page at 90 % depth"]
     summary = {
         "tickets": total,
         "throughput_vs_floor": api["rps"] / floor_r["rps"],
         "throughput_vs_floor_exact_count": api_exact["rps"] / floor_exact["rps"],
+        "server_cpu_ms_api": api["server_cpu_ms"],
+        "server_cpu_ms_floor": floor_r["server_cpu_ms"],
         "deep_vs_near_p50": deep_r["p50_ms"] / near["p50_ms"],
         "deep_vs_near_p95": deep_r["p95_ms"] / near["p95_ms"],
     }
     print(
         f"\nAPI/floor throughput: {summary['throughput_vs_floor']:.2f}x, with exact_count "
-        f"{summary['throughput_vs_floor_exact_count']:.2f}x (target >= 0.6); "
+        f"{summary['throughput_vs_floor_exact_count']:.2f}x (target >= 0.6); server CPU per list request: "
+        f"API {summary['server_cpu_ms_api']:.2f} ms, floor {summary['server_cpu_ms_floor']:.2f} ms; "
         f"keyset page at 90 % depth / 2nd page: p50 {summary['deep_vs_near_p50']:.2f}x, "
         f"p95 {summary['deep_vs_near_p95']:.2f}x (target <= 1.5)"
     )
