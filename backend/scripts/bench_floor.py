@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.core.config import Settings
 from app.models import TicketQuery
 from app.ticket_query import encode_cursor
 
@@ -28,7 +29,7 @@ COLUMNS = (
     "resolved_at, closed_at, resolution, reopen_count, version"
 )
 NAMES = [c.strip() for c in COLUMNS.split(",")]
-COUNT_LIMIT = 1000  # the default TICKET_COUNT_LIMIT
+COUNT_LIMIT: int = Settings.model_fields["TICKET_COUNT_LIMIT"].default  # the API's default
 _pool: "queue.Queue[psycopg.Connection[Any]]" = queue.Queue()
 
 
