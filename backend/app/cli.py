@@ -49,7 +49,7 @@ from tenacity import (
 
 from app import crud, factories
 from app import seed as seeding
-from app.core import migrations
+from app.core import migrations, passwords, security
 from app.core.config import ConfigError, get_settings
 from app.core.db import get_engine
 from app.models import Role, UserCreate
@@ -514,6 +514,13 @@ def create_superuser(
     except ValidationError as exc:
         problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
         fail(f"invalid superuser: {problems}", EXIT_USAGE)
+    hashed = None
+    if from_settings:
+        # The settings were checked when read: outside ENVIRONMENT=local the password must pass the
+        # policy; in local the development placeholder is allowed (with its warning).
+        hashed = security.hash_password(user_in.password)
+    elif problem := passwords.weakness(user_in.password, [user_in.email]):
+        fail(f"invalid superuser: password: {problem}", EXIT_USAGE)
     with Session(engine()) as session:
         existing = crud.get_user_by_email(session=session, email=user_in.email)
         if existing is not None:
@@ -521,7 +528,7 @@ def create_superuser(
                 out.print(f"first superuser {existing.email} already exists")
                 return
             fail(f"a user with e-mail {existing.email} already exists")
-        user = crud.create_user(session=session, user_in=user_in)
+        user = crud.create_user(session=session, user_in=user_in, hashed_password=hashed)
     out.print(f"created admin {user.email}")
 
 

@@ -5,6 +5,8 @@ together or not at all. Rules come from app.lifecycle (moves) and app.permission
 errors raised are app.core.errors, which the API maps to HTTP statuses.
 """
 
+import hashlib
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +20,7 @@ from sqlalchemy import (
     Double,
     Table,
     bindparam,
+    case,
     column,
     func,
     insert,
@@ -27,8 +30,10 @@ from sqlalchemy import (
     tuple_,
     type_coerce,
     union_all,
+    update,
 )
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row as ResultRow
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.selectable import GenerativeSelect, ScalarSelect, Select
@@ -37,7 +42,7 @@ from sqlmodel import Session, SQLModel, col, delete, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app import lifecycle, ticket_query
-from app.core import security
+from app.core import passwords, security
 from app.core.config import get_settings
 from app.core.errors import BadCredentials, Conflict, Forbidden, Invalid, NotFound, StaleVersion, Throttled
 from app.core.request_context import current_request_id
@@ -67,6 +72,7 @@ from app.models import (
     UserCreate,
     UserUpdate,
     UserUpdateMe,
+    new_auth_stamp,
     utcnow,
 )
 from app.permissions import Permission as P
@@ -135,11 +141,20 @@ def _check_team(session: Session, team_id: int | None) -> None:
 EMAIL_TAKEN = "A user with this email already exists"
 
 
+def _checked_hash(password: str, *, field: str, user_inputs: Iterable[str | None]) -> str:
+    """The hash of a new password that passes the policy (app.core.passwords), else Invalid."""
+    if problem := passwords.weakness(password, [value for value in user_inputs if value]):
+        raise Invalid(field, problem)
+    return security.hash_password(password)
+
+
 def create_user(*, session: Session, user_in: UserCreate, hashed_password: str | None = None) -> User:
     if _email_taken(session, user_in.email):
         raise Conflict(EMAIL_TAKEN)
     _check_team(session, user_in.team_id)
-    hashed = hashed_password or security.hash_password(user_in.password)
+    hashed = hashed_password or _checked_hash(
+        user_in.password, field="password", user_inputs=(user_in.email, user_in.full_name)
+    )
     user = User.model_validate(user_in, update={"hashed_password": hashed})
     session.add(user)
     _commit(session, user, conflict=EMAIL_TAKEN)
@@ -168,7 +183,10 @@ def update_user(*, session: Session, db_user: User, user_in: UserUpdate | UserUp
     _guard_last_admin(session, db_user, stays_admin=role == Role.admin and active)
     password = data.pop("password", None)
     if password:
-        data["hashed_password"] = security.hash_password(password)
+        names = (data.get("email") or db_user.email, data.get("full_name") or db_user.full_name)
+        data["hashed_password"] = _checked_hash(password, field="password", user_inputs=names)
+    if password or role != db_user.role or (db_user.is_active and not active):
+        data["auth_stamp"] = new_auth_stamp()  # revokes every token issued before this change
     data = {k: v for k, v in data.items() if v is not None or k in ("full_name", "team_id")}
     db_user.sqlmodel_update(data)
     session.add(db_user)
@@ -181,7 +199,8 @@ def change_password(*, session: Session, user: User, current: str, new: str) -> 
         raise Invalid("current_password", "incorrect password")
     if current == new:
         raise Invalid("new_password", "must differ from the current password")
-    user.hashed_password = security.hash_password(new)
+    user.hashed_password = _checked_hash(new, field="new_password", user_inputs=(user.email, user.full_name))
+    user.auth_stamp = new_auth_stamp()  # every token issued before, this request's included, stops working
     session.add(user)
     session.commit()
 
@@ -219,61 +238,97 @@ def ensure_superuser(*, session: Session, email: str, password: str) -> tuple[Us
 
 
 # --- Login throttling -----------------------------------------------------------------------------
+# An attempt is counted BEFORE its password is checked, in one atomic statement (an upsert), and
+# committed at once: however many requests arrive together, at most `limit` of them per window get
+# a password check; the others are refused unchecked. A success takes its attempt back.
 
 
-def login_locked_for(*, session: Session, keys: Iterable[str], now: datetime) -> int:
-    """Seconds until the most restrictive of these keys unlocks (0: not locked)."""
-    rows = session.exec(select(LoginThrottle).where(col(LoginThrottle.key).in_(list(keys)))).all()
-    waits = [(row.locked_until - now).total_seconds() for row in rows if row.locked_until]
-    return max([0, *[int(w) + 1 for w in waits if w > 0]])
+def throttle_key(kind: str, value: str) -> str:
+    """`account:<sha256 of the e-mail>` (fixed length, whatever was typed) or `client:<address>`."""
+    if kind == "account":
+        return f"account:{hashlib.sha256(value.strip().lower().encode()).hexdigest()}"
+    return f"client:{value[:64]}"
 
 
-def record_login_failure(
-    *, session: Session, limits: dict[str, int], window: timedelta, now: datetime
-) -> None:
-    """Count a failure against each key (key -> its limit); lock a key that reaches its limit."""
-    for key, limit in limits.items():
-        row = session.get(LoginThrottle, key, with_for_update=True)
-        if row is None or row.window_started_at + window <= now:
-            row = row or LoginThrottle(key=key, window_started_at=now)
-            row.failures, row.window_started_at, row.locked_until = 0, now, None
-        row.failures += 1
-        if row.failures >= limit:
-            row.locked_until = row.window_started_at + window
-        session.add(row)
+def _upsert_insert(session: Session) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def count_login_attempt(
+    *, session: Session, key: str, window: timedelta, now: datetime
+) -> tuple[int, datetime]:
+    """Count one attempt against `key` (a new window when the last one is over); commits.
+    Returns (attempts in this window, this one included; when the window started)."""
+    table_ = LoginThrottle.__table__  # type: ignore[attr-defined]
+    over = table_.c.window_started_at <= bindparam("window_cutoff", now - window, type_=UTCDateTime())
+    stmt = _upsert_insert(session)(table_).values(key=key, failures=1, window_started_at=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table_.c.key],
+        set_={
+            "failures": case((over, 1), else_=table_.c.failures + 1),
+            "window_started_at": case(
+                (over, stmt.excluded.window_started_at), else_=table_.c.window_started_at
+            ),
+        },
+    ).returning(table_.c.failures, table_.c.window_started_at)
+    attempts, started = session.execute(stmt).one()
+    session.commit()
+    return int(attempts), started
+
+
+def take_back_login_attempt(*, session: Session, key: str, window_started_at: datetime) -> None:
+    """Uncount an attempt counted by count_login_attempt (still in the same window); commits."""
+    table_ = LoginThrottle.__table__  # type: ignore[attr-defined]
+    session.execute(
+        update(table_)
+        .where(table_.c.key == key, table_.c.window_started_at == window_started_at, table_.c.failures > 0)
+        .values(failures=table_.c.failures - 1)
+    )
     session.commit()
 
 
-def clear_login_failures(*, session: Session, keys: Iterable[str]) -> None:
-    session.exec(delete(LoginThrottle).where(col(LoginThrottle.key).in_(list(keys))))
+def clear_login_attempts(*, session: Session, key: str) -> None:
+    session.exec(delete(LoginThrottle).where(col(LoginThrottle.key) == key))
     session.commit()
 
 
 BAD_CREDENTIALS = "Incorrect email or password"
+THROTTLED = "Too many failed logins; try again later"
 
 
 def log_in(*, session: Session, email: str, password: str, client: str) -> User:
     """The user these credentials name, with throttling per account and per client address.
 
-    Locked keys answer Throttled before any password is checked; a failure counts against both
-    keys; a success clears both.
+    Each attempt is counted against both keys before the password is checked; over either limit
+    in the window, it is refused with Throttled and counts against neither. A wrong password, an
+    unknown address and an inactive account all answer BadCredentials alike and stay counted; a
+    success clears the account's count and takes its attempt back from the address's count (so
+    logging into one's own account never resets what the address has tried elsewhere).
     """
     settings = get_settings()
+    window = timedelta(seconds=settings.LOGIN_WINDOW_SECONDS)
     limits = {
-        f"account:{email.strip().lower()}": settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-        f"client:{client}": settings.LOGIN_MAX_FAILURES_PER_CLIENT,
+        throttle_key("account", email): settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+        throttle_key("client", client): settings.LOGIN_MAX_FAILURES_PER_CLIENT,
     }
     now = utcnow()
-    if wait := login_locked_for(session=session, keys=limits, now=now):
-        raise Throttled("Too many failed logins; try again later", retry_after=wait)
+    counted: dict[str, datetime] = {}
+    waits: list[float] = []
+    for key, limit in limits.items():
+        attempts, started = count_login_attempt(session=session, key=key, window=window, now=now)
+        counted[key] = started
+        if attempts > limit:
+            waits.append((started + window - now).total_seconds())
+    if waits:
+        for key, started in counted.items():  # a refused attempt is not an attempt
+            take_back_login_attempt(session=session, key=key, window_started_at=started)
+        raise Throttled(THROTTLED, retry_after=max(1, math.ceil(max(waits))))
     user = authenticate(session=session, email=email.strip(), password=password)
-    if user is None:
-        window = timedelta(seconds=settings.LOGIN_WINDOW_SECONDS)
-        record_login_failure(session=session, limits=limits, window=window, now=now)
+    if user is None or not user.is_active:  # an inactive account says nothing about its password
         raise BadCredentials(BAD_CREDENTIALS)
-    if not user.is_active:
-        raise BadCredentials("Inactive user")
-    clear_login_failures(session=session, keys=limits)
+    account, address = limits
+    clear_login_attempts(session=session, key=account)
+    take_back_login_attempt(session=session, key=address, window_started_at=counted[address])
     return user
 
 

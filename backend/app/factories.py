@@ -280,6 +280,7 @@ class UserFactory(_Factory):
     full_name = Use(person_name)
     email = PostGenerated(lambda _name, values: unique_email(values.get("full_name") or "user"))
     hashed_password = Use(demo_password_hash)
+    auth_stamp = Use(lambda: faker.hexify("^" * 32))
     role = Role.agent
     is_active = True
     team_id = None

@@ -5,16 +5,26 @@ fields refused) -> `XPublic` (output) and `X` (the table).
 """
 
 import re
+import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import ConfigDict, EmailStr, ValidationInfo, field_validator, model_validator
+from annotated_types import Ge, Le
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    EmailStr,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from sqlmodel import Field, SQLModel
 
 from app import search, ticket_query
-from app.core.types import UTCDateTime, enum_type
+from app.core.types import MAX_ID, UTCDateTime, enum_type
 from app.ticket_query import TicketSort
 
 # Constraint names must be stable for migrations (and batch mode on SQLite): set before any table.
@@ -31,17 +41,40 @@ TEXT_MAX = 10_000
 NAME_MAX = 100
 EMAIL_MAX = 255
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
-MAX_ID = 2**31 - 1  # ids are 32-bit integers: larger ones are refused before they reach the database
+LOGIN_NAME_MAX = 320  # longer login names cannot be an account's address: 422, not a lookup
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _in_utc(value: datetime) -> datetime:
+    """Aware and in UTC (naive times are UTC); refused when UTC would leave years 1-9999."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range: in UTC it must fall between years 1 and 9999") from None
+
+
+# Ids and flags in request bodies are JSON integers and booleans: "1", 1.0 and true are not ids, and
+# "true" or 1 are not flags (pydantic's lax mode would convert them). Timestamps end up in UTC.
+StrictId = Annotated[int, Strict(), Ge(1), Le(MAX_ID)]
+StrictBool = Annotated[bool, Strict()]
+UTCTimestamp = Annotated[datetime, AfterValidator(_in_utc)]
+
+
+def new_auth_stamp() -> str:
+    """A fresh auth stamp: tokens carry their account's stamp; a new one revokes them all."""
+    return uuid.uuid4().hex
+
+
 class Input(SQLModel):
     """Base of every request body: unknown fields are refused, text is NUL-free.
 
     PostgreSQL cannot store NUL characters; refusing them here turns a would-be 500 into a 422.
+    Lone surrogates and non-finite numbers never get this far (app.api.strict_json).
     """
 
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
@@ -145,8 +178,13 @@ class TeamUpdate(Input):
     _trim = field_validator("name", mode="before")(_trimmed)
 
 
+# Tables with surrogate ids: on SQLite, AUTOINCREMENT so that an id is never handed out twice.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class Team(TeamBase, table=True):
     __tablename__ = "teams"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -175,8 +213,8 @@ class UserBase(SQLModel):
 class UserCreate(Input, UserBase):
     password: str = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
     role: Role = Role.reporter
-    is_active: bool = True
-    team_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    is_active: StrictBool = True
+    team_id: StrictId | None = None
 
 
 class UserUpdate(Input):
@@ -186,8 +224,8 @@ class UserUpdate(Input):
     full_name: str | None = Field(default=None, max_length=NAME_MAX)
     password: str | None = Field(default=None, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
     role: Role | None = None
-    is_active: bool | None = None
-    team_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    is_active: StrictBool | None = None
+    team_id: StrictId | None = None
 
     _lower = field_validator("email", mode="after")(_lowered)
 
@@ -206,9 +244,13 @@ class UpdatePassword(Input):
 
 class User(UserBase, table=True):
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: int | None = Field(default=None, primary_key=True)
     hashed_password: str = Field(max_length=255)
+    # Every access token carries the stamp current when it was issued; a new password, a role
+    # change or a deactivation sets a new stamp, and the older tokens stop working at once.
+    auth_stamp: str = Field(default_factory=new_auth_stamp, max_length=32)
     role: Role = Field(default=Role.reporter, sa_type=enum_type(Role, "role"))
     is_active: bool = True
     team_id: int | None = Field(default=None, foreign_key="teams.id", ondelete="SET NULL", index=True)
@@ -233,6 +275,19 @@ class Token(SQLModel):
     token_type: str = "bearer"
 
 
+class LoginForm(Input):
+    """The OAuth2 password flow's form (what Swagger's Authorize sends): `username` is the e-mail."""
+
+    model_config = ConfigDict(extra="ignore")  # OAuth2 clients may add fields
+
+    grant_type: str | None = Field(default=None, regex="^password$")
+    username: str = Field(min_length=1, max_length=LOGIN_NAME_MAX)
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX)
+    scope: str = ""
+    client_id: str | None = None
+    client_secret: str | None = None
+
+
 # --- Tickets --------------------------------------------------------------------------------------
 
 
@@ -249,7 +304,8 @@ class TicketBase(SQLModel):
 
 
 class TicketCreate(Input, TicketBase):
-    pass
+    assignee_id: StrictId | None = None
+    team_id: StrictId | None = None
 
 
 class TicketUpdate(Input):
@@ -258,8 +314,8 @@ class TicketUpdate(Input):
     title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
     description: str | None = Field(default=None, max_length=TEXT_MAX)
     priority: Priority | None = None
-    assignee_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    team_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    assignee_id: StrictId | None = None
+    team_id: StrictId | None = None
 
     _trim = field_validator("title", mode="before")(_trimmed)
 
@@ -299,6 +355,7 @@ class Ticket(TicketBase, table=True):
         sa.Index("ix_tickets_team_id_created_at_id", "team_id", "created_at", "id"),
         sa.Index("ix_tickets_priority_rank_id", "priority_rank", "id"),
         sa.Index("ix_tickets_status_rank_id", "status_rank", "id"),
+        NEVER_REUSE_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -367,10 +424,10 @@ class TicketQuery(SQLModel):
     assignee: str | None = Field(default=None, description="A user id, `me` or `none`.")
     reporter: str | None = Field(default=None, description="A user id or `me`.")
     team: str | None = Field(default=None, description="A team id or `none`.")
-    created_after: datetime | None = Field(default=None, description="Exclusive; naive times are UTC.")
-    created_before: datetime | None = Field(default=None, description="Exclusive; naive times are UTC.")
-    updated_after: datetime | None = Field(default=None, description="Exclusive; naive times are UTC.")
-    updated_before: datetime | None = Field(default=None, description="Exclusive; naive times are UTC.")
+    created_after: UTCTimestamp | None = Field(default=None, description="Exclusive; naive times are UTC.")
+    created_before: UTCTimestamp | None = Field(default=None, description="Exclusive; naive times are UTC.")
+    updated_after: UTCTimestamp | None = Field(default=None, description="Exclusive; naive times are UTC.")
+    updated_before: UTCTimestamp | None = Field(default=None, description="Exclusive; naive times are UTC.")
     q: str | None = Field(
         default=None,
         min_length=1,
@@ -398,11 +455,6 @@ class TicketQuery(SQLModel):
                 allowed = ", ".join(cls.model_fields)
                 raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; allowed: {allowed}")
         return data
-
-    @field_validator("created_after", "created_before", "updated_after", "updated_before", mode="after")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
     @field_validator("assignee", "reporter", "team", mode="after")
     @classmethod
@@ -453,7 +505,7 @@ class StatusChange(Input):
     status: TicketStatus
     resolution: str | None = Field(default=None, min_length=1, max_length=TEXT_MAX)
     reason: str | None = Field(default=None, min_length=1, max_length=TEXT_MAX)
-    assignee_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    assignee_id: StrictId | None = None
 
     _trim = field_validator("resolution", "reason", mode="before")(_trimmed)
 
@@ -490,7 +542,7 @@ class TicketEvent(TicketEventBase, table=True):
     (except the cascade when its ticket is deleted)."""
 
     __tablename__ = "ticket_events"
-    __table_args__ = (sa.Index("ix_ticket_events_ticket_id_id", "ticket_id", "id"),)
+    __table_args__ = (sa.Index("ix_ticket_events_ticket_id_id", "ticket_id", "id"), NEVER_REUSE_IDS)
 
     id: int | None = Field(default=None, primary_key=True)
 
@@ -515,12 +567,12 @@ class CommentBase(SQLModel):
 
 
 class CommentCreate(Input, CommentBase):
-    pass
+    internal: StrictBool = False
 
 
 class Comment(CommentBase, table=True):
     __tablename__ = "comments"
-    __table_args__ = (sa.Index("ix_comments_ticket_id_id", "ticket_id", "id"),)
+    __table_args__ = (sa.Index("ix_comments_ticket_id_id", "ticket_id", "id"), NEVER_REUSE_IDS)
 
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="tickets.id", ondelete="CASCADE")
@@ -544,14 +596,15 @@ class CommentsPublic(SQLModel):
 
 
 class LoginThrottle(SQLModel, table=True):
-    """Failed logins per key (`account:<email>` or `client:<address>`) in the current window."""
+    """Login attempts per key in the current window (app.crud.log_in): `account:<sha256 of the
+    e-mail>` or `client:<address>`. An attempt is counted before its password is checked, and
+    uncounted when it succeeds; more than the limit inside the window is refused unchecked."""
 
     __tablename__ = "login_throttle"
 
-    key: str = Field(primary_key=True, max_length=320)
+    key: str = Field(primary_key=True, max_length=80)
     failures: int = 0
     window_started_at: datetime = Field(sa_type=UTCDateTime)
-    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 # --- Idempotency keys -----------------------------------------------------------------------------

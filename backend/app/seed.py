@@ -21,6 +21,7 @@ time, so memory stays flat whatever the count. The same seed, counts and anchor 
 """
 
 import bisect
+import hashlib
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -59,7 +60,17 @@ DEMO_LOGINS: dict[Role, str] = {
 TABLES: tuple[type[SQLModel], ...] = (Team, User, Ticket, Comment, TicketEvent)
 
 TEAM_COLUMNS = ("id", "name", "description", "created_at")
-USER_COLUMNS = ("id", "email", "full_name", "hashed_password", "role", "is_active", "team_id", "created_at")
+USER_COLUMNS = (
+    "id",
+    "email",
+    "full_name",
+    "hashed_password",
+    "auth_stamp",
+    "role",
+    "is_active",
+    "team_id",
+    "created_at",
+)
 TICKET_COLUMNS = (
     "id",
     "title",
@@ -255,7 +266,8 @@ def build_users(
             name, email, password = user.full_name or "", user.email, user.hashed_password
             if user_id > demo:
                 names.append(name)
-        rows.append((user_id, email, name, password, role.value, active, team_id, created_at))
+        stamp = hashlib.sha256(f"{plan.seed}:{user_id}".encode()).hexdigest()[:32]  # repeatable
+        rows.append((user_id, email, name, password, stamp, role.value, active, team_id, created_at))
         if role == Role.reporter:
             people.reporters.append(user_id)
         else:

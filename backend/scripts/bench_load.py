@@ -70,7 +70,9 @@ class People:
 
     def headers(self, user: User) -> dict[str, str]:
         assert user.id is not None
-        token = security.create_access_token(user.id, secret=SECRET, expires=timedelta(hours=2))
+        token = security.create_access_token(
+            user.id, user.auth_stamp, secret=SECRET, expires=timedelta(hours=2)
+        )
         return {"Authorization": f"Bearer {token}"}
 
 

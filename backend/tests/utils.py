@@ -15,7 +15,7 @@ API = "/api/v1"
 def auth(user: User) -> dict[str, str]:
     assert user.id is not None
     token = security.create_access_token(
-        user.id, secret=get_settings().SECRET_KEY, expires=timedelta(hours=1)
+        user.id, user.auth_stamp, secret=get_settings().SECRET_KEY, expires=timedelta(hours=1)
     )
     return {"Authorization": f"Bearer {token}"}
 

@@ -61,12 +61,20 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_db_engine(database_url())
+    # SQLite: foreign keys off while migrating (a table rebuild must not cascade), checked before
+    # the commit instead.
+    engine = create_db_engine(database_url(), sqlite_foreign_keys=False)
     try:
         with engine.connect() as conn:
             configure(connection=conn)
             with context.begin_transaction():
                 context.run_migrations()
+                if conn.dialect.name == "sqlite":
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(
+                            f"the migration left {len(broken)} broken foreign keys: {broken[:5]}"
+                        )
     finally:
         engine.dispose()
 

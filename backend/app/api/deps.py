@@ -1,10 +1,13 @@
 """Dependencies shared by the routes, as `Annotated` aliases."""
 
+import hmac
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
+from pydantic import BeforeValidator
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -12,7 +15,8 @@ from app import crud
 from app.core import idempotency, request_context, security
 from app.core.config import API_V1_STR, get_settings
 from app.core.db import get_session
-from app.models import MAX_ID, User
+from app.core.types import MAX_ID
+from app.models import User
 from app.permissions import Permission, require
 
 # Safe methods only read (RFC 9110): their sessions are read-only (app.core.db.get_session).
@@ -49,11 +53,11 @@ def get_current_user(session: SessionDep, token: Annotated[str | None, Depends(o
     if not token:
         raise _unauthorized("Not authenticated")
     try:
-        user_id = security.read_access_token(token, secret=get_settings().SECRET_KEY)
+        subject = security.read_access_token(token, secret=get_settings().SECRET_KEY)
     except security.InvalidToken:
         raise _unauthorized("Could not validate credentials")
-    user = crud.get_user(session=session, user_id=user_id)
-    if user is None or not user.is_active:
+    user = crud.get_user(session=session, user_id=subject.user_id)
+    if user is None or not user.is_active or not hmac.compare_digest(user.auth_stamp, subject.stamp):
         raise _unauthorized("Could not validate credentials")
     request_context.set_user_id(user.id)  # for the access log line of this request
     return user
@@ -92,12 +96,16 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+MAX_OFFSET = 10_000_000
+
+
 class Page:
-    """`offset` and `limit` (default 20, at most 100: larger is a 422, not a silent cap)."""
+    """`offset` (at most MAX_OFFSET) and `limit` (default 20, at most 100: larger is a 422, not a
+    silent cap)."""
 
     def __init__(
         self,
-        offset: Annotated[int, Query(ge=0, description="Rows to skip.")] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip.")] = 0,
         limit: Annotated[int, Query(ge=1, le=100, description="Rows to return (1-100).")] = 20,
     ) -> None:
         self.offset, self.limit = offset, limit
@@ -106,7 +114,19 @@ class Page:
 PageDep = Annotated[Page, Depends()]
 
 
-PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="A positive integer id.")]
+_DIGITS = re.compile(r"[1-9][0-9]*")
+
+
+def _plain_digits(value: object) -> object:
+    """Path ids are written as plain digits: `1.0`, `1 `, `01`, `+1` are not ticket 1."""
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise ValueError("expected a positive integer id written in digits")
+    return value
+
+
+PathId = Annotated[
+    int, Path(ge=1, le=MAX_ID, description="A positive integer id."), BeforeValidator(_plain_digits)
+]
 
 
 def allowed(permission: Permission, action: str) -> Callable[[User], User]:

@@ -1,5 +1,6 @@
 """Settings, read from the environment and the repository's root `.env`."""
 
+import ipaddress
 import logging
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+from app.core.passwords import weakness
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 ROOT_ENV_FILE = BACKEND_DIR.parent / ".env"
@@ -38,6 +41,10 @@ def parse_cors(value: Any) -> list[str] | str:
     if isinstance(value, list | str):
         return value
     raise ValueError(value)
+
+
+def parse_comma_list(value: Any) -> Any:
+    return [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
 
 
 def normalise_database_url(raw: str) -> str:
@@ -81,6 +88,17 @@ class Settings(BaseSettings):
     FIRST_SUPERUSER: EmailStr = "admin@example.com"
     FIRST_SUPERUSER_PASSWORD: str = PLACEHOLDER_SECRET
 
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks,
+    # comma-separated; uvicorn's own name for it). Empty: nobody, and the client address is the
+    # TCP peer. Behind a reverse proxy, name exactly that proxy (e.g. the compose network's).
+    FORWARDED_ALLOW_IPS: Annotated[list[str], NoDecode, BeforeValidator(parse_comma_list)] = []
+
+    # GET /metrics: open to anyone only when METRICS_PUBLIC is true; otherwise it takes
+    # `Authorization: Bearer <METRICS_TOKEN>` (Prometheus' `authorization.credentials`) or an admin's
+    # access token.
+    METRICS_PUBLIC: bool = False
+    METRICS_TOKEN: str = ""
+
     BACKEND_CORS_ORIGINS: Annotated[list[AnyUrl] | str, NoDecode, BeforeValidator(parse_cors)] = []
     FRONTEND_HOST: str = "http://localhost:5173"
 
@@ -107,6 +125,17 @@ class Settings(BaseSettings):
     # The list counts matching tickets exactly up to this many; past it, `count` is this number and
     # `count_exact` is false (`exact_count=true` asks for the full count, at its cost).
     TICKET_COUNT_LIMIT: int = Field(default=1000, ge=1)
+
+    @field_validator("FORWARDED_ALLOW_IPS")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an IP address or network (or *)") from None
+        return value
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -151,6 +180,10 @@ class Settings(BaseSettings):
         if self.ENVIRONMENT != "local" and len(self.SECRET_KEY) < 32:
             raise ValueError("SECRET_KEY must be at least 32 characters outside ENVIRONMENT=local")
         self._check_placeholder("FIRST_SUPERUSER_PASSWORD", self.FIRST_SUPERUSER_PASSWORD)
+        if self.ENVIRONMENT != "local" and (
+            problem := weakness(self.FIRST_SUPERUSER_PASSWORD, [str(self.FIRST_SUPERUSER)])
+        ):
+            raise ValueError(f"FIRST_SUPERUSER_PASSWORD is {problem}")
         if self.POSTGRES_SERVER and not self.DATABASE_URL:
             self._check_placeholder("POSTGRES_PASSWORD", self.POSTGRES_PASSWORD)
         return self

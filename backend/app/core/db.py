@@ -21,14 +21,15 @@ _reader: Engine | None = None  # the same engine and pool, for read-only session
 READ_ONLY = "incident_desk_read_only"
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    """Foreign keys on, and transactions that SQLAlchemy controls (so SAVEPOINT works)."""
+def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
+    """Foreign keys on (off only for migrations), and transactions that SQLAlchemy controls (so
+    SAVEPOINT works)."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -42,8 +43,12 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def create_db_engine(url: str, **overrides: Any) -> Engine:
-    """An engine for `url` with the project's settings for its backend."""
+def create_db_engine(url: str, *, sqlite_foreign_keys: bool = True, **overrides: Any) -> Engine:
+    """An engine for `url` with the project's settings for its backend.
+
+    `sqlite_foreign_keys=False` is for migrations only (app/alembic/env.py): SQLite rebuilds a table
+    to change it, and with foreign keys on, dropping the old table would cascade to its children.
+    """
     settings = get_settings()
     backend = make_url(url).get_backend_name()
     options: dict[str, Any] = {"pool_pre_ping": True}
@@ -62,7 +67,7 @@ def create_db_engine(url: str, **overrides: Any) -> Engine:
     options.update(overrides)
     engine = create_engine(url, **options)
     if backend == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys)
     return engine
 
 

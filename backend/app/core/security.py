@@ -1,12 +1,21 @@
-"""Password hashing (argon2 via pwdlib) and access tokens (JWT via PyJWT)."""
+"""Password hashing (argon2 via pwdlib) and access tokens (JWT via PyJWT).
 
+An access token names its user twice: `sub` (the id) and `stamp` (the account's auth stamp when the
+token was issued). The API compares the stamp with the stored one on every request, so a token is
+bound to the account it was issued for, and any credential change that sets a new stamp (password,
+role, deactivation) revokes every earlier token at once, on every worker and replica.
+"""
+
+import re
 from datetime import timedelta
 from functools import cache, lru_cache
+from typing import NamedTuple
 
 import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from app.core.types import MAX_ID
 from app.models import utcnow
 
 ALGORITHM = "HS256"
@@ -35,10 +44,19 @@ def verify_nobody(password: str) -> None:
     _hasher.verify(password, _dummy_hash())
 
 
-def create_access_token(user_id: int, *, secret: str, expires: timedelta) -> str:
+class TokenSubject(NamedTuple):
+    user_id: int
+    stamp: str
+
+
+def create_access_token(user_id: int, stamp: str, *, secret: str, expires: timedelta) -> str:
     now = utcnow()
-    claims = {"sub": str(user_id), "iat": now, "exp": now + expires}
+    claims = {"sub": str(user_id), "stamp": stamp, "iat": now, "exp": now + expires}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+_ID = re.compile(r"[1-9][0-9]{0,9}")
+_STAMP = re.compile(r"[0-9a-f]{32}")
 
 
 # Verifying a token's signature and claims is pure work on the token's text, and a client sends the
@@ -48,23 +66,31 @@ VERIFIED_TOKENS_CACHED = 4096
 
 
 @lru_cache(maxsize=VERIFIED_TOKENS_CACHED)
-def _verified(token: str, secret: str) -> tuple[int, float]:
-    """(user id, expiry as a timestamp) of a token whose signature and claims are valid, expiry aside."""
+def _verified(token: str, secret: str) -> tuple[TokenSubject, float]:
+    """(subject, expiry as a timestamp) of a token whose signature and claims are valid, expiry aside."""
     claims = jwt.decode(
         token,
         secret,
         algorithms=[ALGORITHM],
-        options={"require": ["sub", "exp", "iat"], "verify_exp": False},
+        options={"require": ["sub", "stamp", "exp", "iat"], "verify_exp": False},
     )
-    return int(claims["sub"]), float(claims["exp"])
+    sub, stamp = claims["sub"], claims["stamp"]
+    if not isinstance(sub, str) or not _ID.fullmatch(sub) or int(sub) > MAX_ID:
+        raise ValueError("sub is not a user id")
+    if not isinstance(stamp, str) or not _STAMP.fullmatch(stamp):
+        raise ValueError("stamp is not an auth stamp")
+    return TokenSubject(int(sub), stamp), float(claims["exp"])
 
 
-def read_access_token(token: str, *, secret: str) -> int:
-    """The user id in a valid token; InvalidToken for anything else (expired, tampered, alg none...)."""
+def read_access_token(token: str, *, secret: str) -> TokenSubject:
+    """Whom a valid token names; InvalidToken for anything else (expired, tampered, alg none...).
+
+    The caller still compares the stamp with the account's current one.
+    """
     try:
-        user_id, expires = _verified(token, secret)
-    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        subject, expires = _verified(token, secret)
+    except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
         raise InvalidToken(str(exc)) from None
     if expires <= utcnow().timestamp():  # as PyJWT: valid strictly before `exp`
         raise InvalidToken("Signature has expired")
-    return user_id
+    return subject

@@ -7,6 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers: larger ones are refused before they reach the database
+
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """Timezone-aware UTC on every database.

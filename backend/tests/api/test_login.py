@@ -98,15 +98,17 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def token_for(
-    user_id: int | str, *, secret: str | None = None, algorithm: str = "HS256", **claims: Any
+    user: User | int | str, *, secret: str | None = None, algorithm: str = "HS256", **claims: Any
 ) -> str:
+    """A token for `user` with its current auth stamp (a well-formed stranger's for a bare id)."""
     now = datetime.now(UTC)
-    payload = {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=5), **claims}
+    sub, stamp = (user.id, user.auth_stamp) if isinstance(user, User) else (user, "0" * 32)
+    payload = {"sub": str(sub), "stamp": stamp, "iat": now, "exp": now + timedelta(minutes=5), **claims}
     payload = {k: v for k, v in payload.items() if v is not None}
     return jwt.encode(payload, secret or get_settings().SECRET_KEY, algorithm=algorithm)
 
 
-def unsigned_token(user_id: int) -> str:
+def unsigned_token(user: User) -> str:
     import base64
     import json
 
@@ -115,7 +117,8 @@ def unsigned_token(user_id: int) -> str:
 
     now = int(datetime.now(UTC).timestamp())
     return (
-        f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'sub': str(user_id), 'iat': now, 'exp': now + 300})}."
+        f"{part({'alg': 'none', 'typ': 'JWT'})}."
+        f"{part({'sub': str(user.id), 'stamp': user.auth_stamp, 'iat': now, 'exp': now + 300})}."
     )
 
 
@@ -127,14 +130,14 @@ def unsigned_token(user_id: int) -> str:
         pytest.param(lambda u: {"Authorization": "Basic YWRtaW46YWRtaW4="}, id="wrong-scheme"),
         pytest.param(lambda u: bearer("not.a.jwt"), id="malformed"),
         pytest.param(
-            lambda u: bearer(token_for(u.id, exp=datetime.now(UTC) - timedelta(seconds=1))), id="expired"
+            lambda u: bearer(token_for(u, exp=datetime.now(UTC) - timedelta(seconds=1))), id="expired"
         ),
-        pytest.param(lambda u: bearer(token_for(u.id)[:-2] + "xx"), id="tampered"),
-        pytest.param(lambda u: bearer(unsigned_token(u.id)), id="alg-none"),
+        pytest.param(lambda u: bearer(token_for(u)[:-2] + "xx"), id="tampered"),
+        pytest.param(lambda u: bearer(unsigned_token(u)), id="alg-none"),
         pytest.param(
-            lambda u: bearer(token_for(u.id, secret="another-key-of-at-least-32-bytes!!")), id="other-key"
+            lambda u: bearer(token_for(u, secret="another-key-of-at-least-32-bytes!!")), id="other-key"
         ),
-        pytest.param(lambda u: bearer(token_for(u.id, exp=None)), id="no-exp"),
+        pytest.param(lambda u: bearer(token_for(u, exp=None)), id="no-exp"),
         pytest.param(lambda u: bearer(token_for("admin")), id="non-integer-sub"),
         pytest.param(lambda u: bearer(token_for(987654321)), id="deleted-user"),
     ],
@@ -147,7 +150,7 @@ def test_bad_tokens_are_401_with_bearer_challenge(client: TestClient, agent: Use
 
 
 def test_token_of_a_deactivated_user_is_401(client: TestClient, session: Session, agent: User) -> None:
-    headers = bearer(token_for(agent.id))
+    headers = bearer(token_for(agent))
     assert client.get(f"{API}/users/me", headers=headers).status_code == 200
     agent.is_active = False
     session.add(agent)
@@ -161,3 +164,105 @@ def test_swagger_authorize_points_at_the_login_form(client: TestClient) -> None:
     schema = client.get(f"{API}/openapi.json").json()
     scheme = schema["components"]["securitySchemes"]["OAuth2PasswordBearer"]
     assert scheme["flows"]["password"]["tokenUrl"] == URL
+
+
+# --- What the outside attack found ([1/8]) ---------------------------------------------------------
+
+
+def test_a_success_does_not_reset_the_per_address_limit(client: TestClient, agent: User) -> None:
+    # An attacker logging into an account of their own must not wipe the address's failures.
+    limit = get_settings().LOGIN_MAX_FAILURES_PER_CLIENT
+    for n in range(limit - 1):
+        assert login(client, f"victim{n}@example.com", "guess-1234").status_code == 400
+    assert login(client, agent.email, DEMO_PASSWORD).status_code == 200
+    assert login(client, "victim-last@example.com", "guess-1234").status_code == 400  # the limit-th
+    blocked = login(client, "victim-next@example.com", "guess-1234")
+    assert blocked.status_code == 429
+    assert error_body(blocked) == {"detail": "Too many failed logins; try again later"}
+
+
+def test_a_success_clears_the_accounts_own_failures(client: TestClient, agent: User) -> None:
+    limit = get_settings().LOGIN_MAX_FAILURES_PER_ACCOUNT
+    for _ in range(limit - 1):
+        assert login(client, agent.email, "wrong-password").status_code == 400
+    assert login(client, agent.email, DEMO_PASSWORD).status_code == 200
+    for _ in range(limit - 1):
+        assert login(client, agent.email, "wrong-password").status_code == 400
+    assert login(client, agent.email, DEMO_PASSWORD).status_code == 200
+
+
+def test_an_inactive_account_answers_like_a_wrong_password(
+    client: TestClient, session: Session, agent: User
+) -> None:
+    agent.is_active = False
+    session.add(agent)
+    session.commit()
+    right = login(client, agent.email, DEMO_PASSWORD)
+    wrong = login(client, agent.email, "wrong-password")
+    assert (right.status_code, error_body(right)) == (400, {"detail": "Incorrect email or password"})
+    assert (wrong.status_code, error_body(wrong)) == (400, {"detail": "Incorrect email or password"})
+    # ... and counts as a failure: guessing a deactivated account's password is throttled too.
+    for _ in range(get_settings().LOGIN_MAX_FAILURES_PER_ACCOUNT - 2):
+        login(client, agent.email, DEMO_PASSWORD)
+    assert login(client, agent.email, DEMO_PASSWORD).status_code == 429
+
+
+def test_an_over_long_username_is_refused_cleanly_and_counted(client: TestClient) -> None:
+    name = "x" * 300 + "@example.com"
+    for _ in range(get_settings().LOGIN_MAX_FAILURES_PER_ACCOUNT):
+        response = login(client, name, "wrong-password")
+        assert response.status_code == 400, response.text
+    assert login(client, name, "wrong-password").status_code == 429
+    too_long = login(client, "y" * 5000, "wrong-password")
+    assert too_long.status_code == 422
+    assert error_body(too_long)["detail"][0]["loc"] == ["body", "username"]
+
+
+def test_a_refused_password_is_never_echoed(client: TestClient, as_admin: dict[str, str]) -> None:
+    secret = "letmein123"
+    responses = [
+        client.post(URL, data={"username": "a@example.com", "password": "p" * 500}),
+        client.post(
+            f"{API}/users/",
+            json={"email": "weak@example.com", "password": secret, "role": "agent"},
+            headers=as_admin,
+        ),
+        client.patch(
+            f"{API}/users/me/password",
+            json={"current_password": "x" * 200, "new_password": "short"},
+            headers=as_admin,
+        ),
+    ]
+    for response in responses:
+        assert response.status_code == 422, response.text
+        for error in response.json()["detail"]:
+            assert "input" not in error, error
+        assert "p" * 500 not in response.text and '"short"' not in response.text
+        assert f'"{secret}"' not in response.text
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["password", "12345678", " " * 8, "qwertyuiop", "incident", "aaaaaaaaaa", "weak@example.com"],
+)
+def test_common_and_trivial_passwords_are_refused(
+    client: TestClient, as_admin: dict[str, str], password: str
+) -> None:
+    response = client.post(
+        f"{API}/users/",
+        json={"email": "weak@example.com", "password": password, "role": "agent"},
+        headers=as_admin,
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["body", "password"]
+    assert "password" in error["msg"].lower() or "guess" in error["msg"].lower(), error
+
+
+def test_a_passphrase_is_accepted(client: TestClient, as_admin: dict[str, str]) -> None:
+    response = client.post(
+        f"{API}/users/",
+        json={"email": "strong@example.com", "password": "correct horse battery staple", "role": "agent"},
+        headers=as_admin,
+    )
+    assert response.status_code == 201, response.text

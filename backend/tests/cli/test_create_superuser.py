@@ -63,3 +63,13 @@ def test_invalid_input_is_exit_2(runner: CliRunner, scratch_url: str) -> None:
     assert result.exit_code == 2
     one_error(result.output, "invalid superuser:", "email:", "password:")
     assert count(scratch_url, "users") == 0
+
+
+def test_a_guessable_password_is_refused_with_one_line(runner: CliRunner, scratch_url: str) -> None:
+    migrations.upgrade(scratch_url, "head")
+    result = runner.invoke(
+        app, ["create-superuser", "--email", "ops@example.com", "--password", "password123"]
+    )
+    assert result.exit_code == 2
+    one_error(result.output, "invalid superuser: password: too easy to guess")
+    assert authenticated_role(scratch_url, "ops@example.com", "password123") is None

@@ -1,5 +1,6 @@
 """The migrations are the schema: they round-trip on each database and match models.py."""
 
+import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
@@ -58,3 +59,74 @@ def test_every_revision_stamps_db_metadata() -> None:
 def test_models_and_migrations_do_not_drift(engine: object) -> None:
     # `alembic check` against the migrated test database: raises if autogenerate finds a diff.
     command.check(migrations.alembic_config(TEST_URL))
+
+
+def test_0006_keeps_every_row_trigger_and_search_and_never_reuses_ids() -> None:
+    """Upgrading a database that holds data to 0006 (which rebuilds SQLite's tables with
+    AUTOINCREMENT) keeps its rows, search index, append-only triggers and foreign keys."""
+    with scratch_database() as url:
+        migrations.upgrade(url, "0005")
+        engine = db.create_db_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO teams (id, name, created_at) VALUES (1, 'Ops', '2026-01-01')"))
+                for user_id in (1, 2):
+                    conn.execute(
+                        text(
+                            "INSERT INTO users (id, email, hashed_password, role, is_active, team_id, created_at)"
+                            " VALUES (:id, :email, 'x', 'agent', true, 1, '2026-01-01')"
+                        ),
+                        {"id": user_id, "email": f"u{user_id}@example.com"},
+                    )
+                conn.execute(
+                    text(
+                        "INSERT INTO tickets (id, title, description, priority, status, reporter_id, created_at,"
+                        " updated_at, reopen_count, version) VALUES (1, 'Printer on fire', 'smoke', 'high',"
+                        " 'open', 1, '2026-01-01', '2026-01-01', 0, 1)"
+                    )
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO comments (id, body, internal, ticket_id, author_id, created_at)"
+                        " VALUES (1, 'extinguisher found', false, 1, 1, '2026-01-01')"
+                    )
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO ticket_events (id, ticket_id, actor_id, action, field, new_value,"
+                        " ticket_version, created_at) VALUES (1, 1, 1, 'created', 'title', 'Printer', 1, '2026-01-01')"
+                    )
+                )
+                if conn.dialect.name == "postgresql":  # rows with explicit ids, as `db seed` writes them
+                    conn.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), 2)"))
+            migrations.upgrade(url, "head")
+            with engine.begin() as conn:
+                counts = [
+                    conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                    for t in ("teams", "users", "tickets", "comments", "ticket_events")
+                ]
+                assert counts == [1, 2, 1, 1, 1]
+                stamps = conn.execute(text("SELECT auth_stamp FROM users ORDER BY id")).scalars().all()
+                assert len(set(stamps)) == 2 and all(len(s) == 32 for s in stamps)
+                assert conn.execute(text("SELECT priority_rank FROM tickets")).scalar_one() == 2
+                if conn.dialect.name == "sqlite":
+                    search = "SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH 'printer'"
+                    assert conn.execute(text(search)).scalars().all() == [1]
+                    assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+                # The newest user goes; the next one does not get its id back.
+                conn.execute(text("DELETE FROM users WHERE id = 2"))
+                conn.execute(
+                    text(
+                        "INSERT INTO users (email, hashed_password, auth_stamp, role, is_active, created_at)"
+                        " VALUES ('u3@example.com', 'x', :stamp, 'admin', true, '2026-01-02')"
+                    ),
+                    {"stamp": "0" * 32},
+                )
+                new_id = conn.execute(
+                    text("SELECT id FROM users WHERE email = 'u3@example.com'")
+                ).scalar_one()
+                assert new_id == 3
+            with engine.begin() as conn, pytest.raises(Exception, match="append-only"):
+                conn.execute(text("UPDATE ticket_events SET reason = 'rewritten' WHERE id = 1"))
+        finally:
+            engine.dispose()

@@ -88,7 +88,7 @@ def invalid(client: TestClient, as_agent: Headers, **_: Any) -> Any:
 
 
 def throttled(client: TestClient, monkeypatch: pytest.MonkeyPatch, **_: Any) -> Any:
-    monkeypatch.setattr(crud, "login_locked_for", lambda **_: 30)
+    monkeypatch.setattr(crud, "count_login_attempt", lambda **kw: (10**6, kw["now"]))
     return client.post(f"{API}/login/access-token", data={"username": "a@example.com", "password": "x"})
 
 

@@ -52,7 +52,7 @@ def test_placeholder_secret_refused_outside_local() -> None:
             Settings(
                 ENVIRONMENT=environment,
                 SECRET_KEY="changethis",
-                FIRST_SUPERUSER_PASSWORD="x" * 12,
+                FIRST_SUPERUSER_PASSWORD="an admin passphrase",
             )
 
 
@@ -61,7 +61,7 @@ def test_placeholder_secret_warns_in_local(caplog: pytest.LogCaptureFixture) -> 
         Settings(
             ENVIRONMENT="local",
             SECRET_KEY="changethis",
-            FIRST_SUPERUSER_PASSWORD="x" * 12,
+            FIRST_SUPERUSER_PASSWORD="an admin passphrase",
         )
     assert [r.getMessage() for r in caplog.records] == [
         'SECRET_KEY is "changethis"; set a real value in .env or the environment before deploying.'
@@ -69,11 +69,31 @@ def test_placeholder_secret_warns_in_local(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_production_with_real_secrets_starts() -> None:
-    settings = Settings(ENVIRONMENT="production", SECRET_KEY="s" * 32, FIRST_SUPERUSER_PASSWORD="p" * 12)
+    settings = Settings(
+        ENVIRONMENT="production", SECRET_KEY="s" * 32, FIRST_SUPERUSER_PASSWORD="an admin passphrase"
+    )
     assert settings.ENVIRONMENT == "production"
     with pytest.raises(ValueError, match="at least 32 characters"):
-        Settings(ENVIRONMENT="staging", SECRET_KEY="short-secret", FIRST_SUPERUSER_PASSWORD="p" * 12)
+        Settings(
+            ENVIRONMENT="staging", SECRET_KEY="short-secret", FIRST_SUPERUSER_PASSWORD="an admin passphrase"
+        )
     assert settings.ENVIRONMENT == "production"
+
+
+def test_a_guessable_first_admin_password_is_refused_outside_local() -> None:
+    for weak in ("p" * 12, "password1", "admin@example.com"):
+        with pytest.raises(ValueError, match="FIRST_SUPERUSER_PASSWORD is too easy to guess"):
+            Settings(ENVIRONMENT="production", SECRET_KEY="s" * 32, FIRST_SUPERUSER_PASSWORD=weak)
+    # In local, the development placeholder is allowed (with the warning above).
+    assert Settings(ENVIRONMENT="local", FIRST_SUPERUSER_PASSWORD="changethis").ENVIRONMENT == "local"
+
+
+def test_forwarded_allow_ips_takes_addresses_and_networks_only() -> None:
+    settings = Settings(FORWARDED_ALLOW_IPS="127.0.0.1, 10.0.0.0/8,::1")
+    assert settings.FORWARDED_ALLOW_IPS == ["127.0.0.1", "10.0.0.0/8", "::1"]
+    assert Settings().FORWARDED_ALLOW_IPS == []  # nobody is trusted by default
+    with pytest.raises(ValueError, match=r"'proxy\.local' is not an IP address or network"):
+        Settings(FORWARDED_ALLOW_IPS="proxy.local")
 
 
 def test_postgres_values_build_the_url_when_no_database_url() -> None:
