@@ -8,4 +8,5 @@ bash "$root/scripts/bootstrap.sh"
 export PATH="$root/backend/.venv/bin:$PATH"
 cd "$root/backend"
 SEED_DEMO_DATA="${SEED_DEMO_DATA:-1}" bash scripts/prestart.sh
-exec fastapi dev app/main.py --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" "$@"
+# --no-proxy-headers: the app itself decides whom to believe about client addresses (FORWARDED_ALLOW_IPS).
+exec fastapi dev app/main.py --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" --no-proxy-headers "$@"

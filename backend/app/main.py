@@ -1,11 +1,13 @@
 """The ASGI application: `fastapi run app/main.py` (or `uvicorn app.main:app`) serves `app`.
 
-Layers, outermost first: request context (X-Request-ID, access log, metrics), CORS, the catch-all
-for unhandled errors (500), the body size limit (413), then FastAPI with the handlers below. Every
+Layers, outermost first: the client address behind trusted proxies (only with FORWARDED_ALLOW_IPS),
+request context (X-Request-ID, access log, metrics), security headers, CORS, the catch-all for
+unhandled errors (500), the body size limit (413), then FastAPI with the handlers below. Every
 error body is `{"detail": ..., "request_id": ...}` (app.core.error_body).
 """
 
 import logging
+import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,9 +22,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api.main import api_router
 from app.api.routes import ops
+from app.api.security_headers import SecurityHeadersMiddleware
 from app.core.asgi import ResponseTracker
 from app.core.config import API_V1_STR, ConfigError, Settings, get_settings
 from app.core.db import get_engine
@@ -40,7 +44,7 @@ from app.core.errors import (
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
-from app.core.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
+from app.core.request_context import KNOWN_METHODS, REQUEST_ID_HEADER, RequestContextMiddleware
 
 error_log = logging.getLogger("app.errors")
 
@@ -69,14 +73,57 @@ async def domain_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, exc.detail, headers=headers, **jsonable_encoder(exc.extra))
 
 
-async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(request: Request) -> str | None:
+    """Every documented method of the path the request names (Starlette's 405 names only the first
+    route's, e.g. `GET` for /tickets/{id} which also takes PATCH and DELETE); None if undocumented.
+
+    The path templates come from the OpenAPI document; a literal segment beats a parameter (so
+    /users/me is not /users/{user_id}), as in the order the routes are matched.
+    """
+    table: list[tuple[re.Pattern[str], int, frozenset[str]]] | None = getattr(
+        request.app.state, "allow", None
+    )
+    if table is None:
+        table = []
+        for template, operations in request.app.openapi().get("paths", {}).items():
+            pattern = re.escape(template).replace(r"\{", "{").replace(r"\}", "}")
+            regex = re.compile(re.sub(r"\{[^/]+?\}", "[^/]+", pattern) + "$")
+            methods = {method.upper() for method in operations if method.upper() in KNOWN_METHODS}
+            if "GET" in methods:
+                methods.add("HEAD")
+            table.append((regex, template.count("{"), frozenset(methods)))
+        request.app.state.allow = table
+    path = request.url.path
+    matches = sorted((params, methods) for regex, params, methods in table if regex.match(path))
+    return ", ".join(sorted(matches[0][1])) if matches else None
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    return error_response(exc.status_code, exc.detail, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405 and (allow := allowed_methods(request)):
+        headers = {**(headers or {}), "Allow": allow}
+    return error_response(exc.status_code, exc.detail, headers=headers)
+
+
+# Fields whose rejected value must never be echoed back in a 422 (or land in a log).
+SECRET_FIELDS = frozenset({"password", "current_password", "new_password", "client_secret", "token"})
+
+
+def _client_facing(error: dict[str, Any]) -> dict[str, Any]:
+    """A field error as the client gets it: a rejected secret is never echoed (`input` dropped),
+    and a body that is not JSON says why in `msg` (FastAPI puts only "JSON decode error" there)."""
+    location = error.get("loc") or ()
+    if location and location[-1] in SECRET_FIELDS:
+        error = {key: value for key, value in error.items() if key != "input"}
+    if error.get("type") == "json_invalid" and (reason := (error.get("ctx") or {}).get("error")):
+        error = {**error, "msg": f"Invalid JSON: {reason}"}
+    return error
 
 
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(422, jsonable_encoder(exc.errors()))
+    return error_response(422, jsonable_encoder([_client_facing(error) for error in exc.errors()]))
 
 
 async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
@@ -155,7 +202,12 @@ def create_app() -> FastAPI:
             allow_headers=["*"],
             expose_headers=EXPOSED_HEADERS,
         )
+    application.add_middleware(SecurityHeadersMiddleware)
     application.add_middleware(RequestContextMiddleware, observer=metrics)
+    if settings.FORWARDED_ALLOW_IPS:
+        # Outermost: the request context, the access log and login throttling see the client
+        # behind a trusted proxy. Nobody is trusted by default (the servers run --no-proxy-headers).
+        application.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.FORWARDED_ALLOW_IPS)
 
     application.add_exception_handler(DomainError, domain_error)
     application.add_exception_handler(HTTPException, http_error)

@@ -10,6 +10,7 @@ TEST_URL = test_database_url()
 os.environ["DATABASE_URL"] = TEST_URL
 os.environ["ENVIRONMENT"] = "local"
 os.environ["SECRET_KEY"] = "test-secret-key-of-at-least-32-bytes-for-hs256"
+os.environ["METRICS_TOKEN"] = METRICS_TOKEN = "test-metrics-scrape-token"
 
 import threading  # noqa: E402
 import time  # noqa: E402

@@ -9,13 +9,17 @@ from sqlalchemy.exc import OperationalError
 
 from app import crud
 from app.main import app, create_app
+from tests.conftest import METRICS_TOKEN
 from tests.utils import API, create_ticket, move
 
 Headers = dict[str, str]
 
 
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 def scrape(client: TestClient) -> dict[str, list[Any]]:
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers=SCRAPER)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
     return {family.name: family.samples for family in text_string_to_metric_families(response.text)}
@@ -110,7 +114,9 @@ def test_each_app_has_its_own_registry(client: TestClient) -> None:
     other = TestClient(other_app)
     other.get("/ping")
     other.get("/ping")
-    theirs = {f.name: f.samples for f in text_string_to_metric_families(other.get("/metrics").text)}
+    theirs = {
+        f.name: f.samples for f in text_string_to_metric_families(other.get("/metrics", headers=SCRAPER).text)
+    }
     assert value(theirs["incident_desk_http_requests"], "incident_desk_http_requests_total", **ping) == 2
     after = value(scrape(client)["incident_desk_http_requests"], "incident_desk_http_requests_total", **ping)
     assert after == before

@@ -1,17 +1,21 @@
 """Operational endpoints at the root, outside the versioned API."""
 
-from fastapi import APIRouter, Request, Response
+import hmac
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import crud
-from app.api.deps import SessionDep
+from app.api.deps import SessionDep, get_current_user
+from app.api.strict_json import StrictJSONRoute
+from app.core.config import get_settings
 from app.core.metrics import Metrics
 from app.core.migrations import head_revision
-from app.models import DbHealth, StatusResponse
+from app.models import DbHealth, Role, StatusResponse
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(tags=["ops"], route_class=StrictJSONRoute)
 
 
 @router.get("/ping")
@@ -53,7 +57,31 @@ def db_health(session: SessionDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if up_to_date else 503)
 
 
-@router.get("/metrics", include_in_schema=False)
+def _may_scrape(request: Request, session: SessionDep) -> None:
+    """METRICS_PUBLIC, or `Authorization: Bearer` with METRICS_TOKEN or an admin's access token."""
+    settings = get_settings()
+    if settings.METRICS_PUBLIC:
+        return
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        if settings.METRICS_TOKEN and hmac.compare_digest(
+            credentials.encode(), settings.METRICS_TOKEN.encode()
+        ):
+            return
+        try:
+            user = get_current_user(session, credentials)
+        except HTTPException:
+            user = None
+        if user is not None and user.role == Role.admin:
+            return
+    raise HTTPException(
+        401,
+        "Metrics need a bearer token: METRICS_TOKEN or an admin's (or set METRICS_PUBLIC=true)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(_may_scrape)])
 def metrics(request: Request, session: SessionDep) -> Response:
     """Prometheus text format. Answers even when the database is down (ticket counts left out)."""
     registry: Metrics = request.app.state.metrics

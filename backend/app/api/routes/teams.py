@@ -2,10 +2,11 @@ from fastapi import APIRouter, Response, status
 
 from app import crud
 from app.api.deps import PageDep, PathId, SessionDep, TeamAdmin, TeamReader
+from app.api.strict_json import StrictJSONRoute
 from app.core.error_body import error_responses
 from app.models import Team, TeamCreate, TeamPublic, TeamsPublic, TeamUpdate
 
-router = APIRouter(prefix="/teams", tags=["teams"])
+router = APIRouter(prefix="/teams", tags=["teams"], route_class=StrictJSONRoute)
 
 
 @router.get("/", response_model=TeamsPublic, responses=error_responses(403))

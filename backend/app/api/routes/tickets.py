@@ -6,6 +6,7 @@ from pydantic_core import to_json
 from app import crud
 from app.api.deps import CurrentUser, IdempotencyKeyHeader, IfMatch, PageDep, PathId, SessionDep, etag
 from app.api.query_params import query_model, query_model_errors, query_parameters
+from app.api.strict_json import StrictJSONRoute
 from app.core import idempotency
 from app.core.config import get_settings
 from app.models import (
@@ -25,7 +26,7 @@ from app.models import (
     TransitionsPublic,
 )
 
-router = APIRouter(prefix="/tickets", tags=["tickets"])
+router = APIRouter(prefix="/tickets", tags=["tickets"], route_class=StrictJSONRoute)
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "Ticket not found (or not visible to you)"}

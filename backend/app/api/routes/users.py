@@ -2,6 +2,7 @@ from fastapi import APIRouter, Response, status
 
 from app import crud
 from app.api.deps import CurrentUser, PageDep, PathId, SessionDep, UserAdmin, UserReader
+from app.api.strict_json import StrictJSONRoute
 from app.core.error_body import error_responses
 from app.models import (
     Message,
@@ -14,7 +15,7 @@ from app.models import (
     UserUpdateMe,
 )
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
 
 
 @router.get("/me", response_model=UserPublic)
