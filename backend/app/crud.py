@@ -172,14 +172,12 @@ def _guard_last_admin(session: Session, user: User, *, stays_admin: bool) -> Non
 
 
 def update_user(*, session: Session, db_user: User, user_in: UserUpdate | UserUpdateMe) -> User:
-    data = user_in.model_dump(exclude_unset=True)
-    if "email" in data and data["email"] is None:
-        raise Invalid("email", "may not be null")
+    data = user_in.model_dump(exclude_unset=True)  # nulls only for fields that may be cleared
     if data.get("email") and _email_taken(session, data["email"], other_than=db_user.id):
         raise Conflict(EMAIL_TAKEN)
     _check_team(session, data.get("team_id"))
-    role = data.get("role") or db_user.role
-    active = data["is_active"] if data.get("is_active") is not None else db_user.is_active
+    role = data.get("role", db_user.role)
+    active = data.get("is_active", db_user.is_active)
     _guard_last_admin(session, db_user, stays_admin=role == Role.admin and active)
     password = data.pop("password", None)
     if password:
@@ -187,7 +185,6 @@ def update_user(*, session: Session, db_user: User, user_in: UserUpdate | UserUp
         data["hashed_password"] = _checked_hash(password, field="password", user_inputs=names)
     if password or role != db_user.role or (db_user.is_active and not active):
         data["auth_stamp"] = new_auth_stamp()  # revokes every token issued before this change
-    data = {k: v for k, v in data.items() if v is not None or k in ("full_name", "team_id")}
     db_user.sqlmodel_update(data)
     session.add(db_user)
     _commit(session, db_user, conflict=EMAIL_TAKEN)
@@ -356,10 +353,7 @@ def create_team(*, session: Session, team_in: TeamCreate) -> Team:
 
 
 def update_team(*, session: Session, team: Team, team_in: TeamUpdate) -> Team:
-    data = team_in.model_dump(exclude_unset=True)
-    if "name" in data and data["name"] is None:
-        raise Invalid("name", "may not be null")
-    team.sqlmodel_update(data)
+    team.sqlmodel_update(team_in.model_dump(exclude_unset=True))
     session.add(team)
     _commit(session, team, conflict=TEAM_TAKEN)
     return team

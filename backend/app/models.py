@@ -11,20 +11,25 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from annotated_types import Ge, Le
+from annotated_types import Ge, Le, MaxLen
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Strict,
+    StringConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic import (
+    Field as PydanticField,
+)
 from sqlmodel import Field, SQLModel
 
 from app import search, ticket_query
-from app.core.types import MAX_ID, UTCDateTime, enum_type
+from app.core.types import ID_PATTERN, MAX_ID, UTCDateTime, enum_type
 from app.ticket_query import TicketSort
 
 # Constraint names must be stable for migrations (and batch mode on SQLite): set before any table.
@@ -39,7 +44,8 @@ SQLModel.metadata.naming_convention = {
 TITLE_MAX = 200
 TEXT_MAX = 10_000
 NAME_MAX = 100
-EMAIL_MAX = 255
+EMAIL_MAX = 255  # the column
+EMAIL_INPUT_MAX = 254  # RFC 5321's longest address: what the API accepts
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 LOGIN_NAME_MAX = 320  # longer login names cannot be an account's address: 422, not a lookup
 
@@ -58,11 +64,27 @@ def _in_utc(value: datetime) -> datetime:
         raise ValueError("out of range: in UTC it must fall between years 1 and 9999") from None
 
 
-# Ids and flags in request bodies are JSON integers and booleans: "1", 1.0 and true are not ids, and
+def _json_integer(value: Any) -> Any:
+    """A JSON number without a fraction is an integer (JSON Schema agrees: 7.0 is one)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# Ids and flags in request bodies are JSON integers and booleans: "1" and true are not ids, and
 # "true" or 1 are not flags (pydantic's lax mode would convert them). Timestamps end up in UTC.
-StrictId = Annotated[int, Strict(), Ge(1), Le(MAX_ID)]
+StrictId = Annotated[int, Strict(), Ge(1), Le(MAX_ID), BeforeValidator(_json_integer)]
 StrictBool = Annotated[bool, Strict()]
-UTCTimestamp = Annotated[datetime, AfterValidator(_in_utc)]
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _date_time_text(value: Any) -> Any:
+    """Timestamps are written as date-times (RFC 3339; without an offset they are UTC), never as
+    numbers of seconds or bare dates, which pydantic would otherwise read."""
+    if isinstance(value, str) and not _DATE_TIME.match(value):
+        raise ValueError("expected a datetime such as 2026-11-30T09:00:00Z")
+    return value
+
+
+UTCTimestamp = Annotated[datetime, AfterValidator(_in_utc), BeforeValidator(_date_time_text)]
 
 
 def new_auth_stamp() -> str:
@@ -87,8 +109,54 @@ class Input(SQLModel):
         return value
 
 
+# What a blank is, the same for the server's trimming and for every client's regex engine: the
+# characters of ECMAScript's \s (Python's str.strip() and \s would add a few control characters).
+BLANKS = (
+    "\t\n\v\f\r \u00a0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+
 def _trimmed(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
+    return value.strip(BLANKS) if isinstance(value, str) else value
+
+
+# Text that is trimmed must hold something besides blanks: said in the schema too (a pattern with
+# the characters themselves, not escapes, so that every regex dialect reads it alike).
+NOT_BLANK = f"[^{BLANKS}]"
+
+
+# Trimmed text fields of request bodies: 1..N characters, not blank.
+Title = Annotated[str, StringConstraints(min_length=1, max_length=TITLE_MAX, pattern=NOT_BLANK)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX, pattern=NOT_BLANK)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX, pattern=NOT_BLANK)]
+
+# In an *Update body, leaving a field out keeps its value. Fields that can be cleared take `null`;
+# the others are `Annotated[X | None, NotNull]`: the schema does not offer null, and a null is a 422
+# (their `_present` validator). Query parameters are never null either. (Pydantic's SkipJsonSchema
+# would do the first half, but turns the field into a union whose errors name its branches.)
+
+
+def drop_null(schema: dict[str, Any]) -> None:
+    options = schema.get("anyOf")
+    if isinstance(options, list):
+        rest = [option for option in options if option.get("type") != "null"]
+        if len(rest) == 1:
+            del schema["anyOf"]
+            schema.update(rest[0])
+        else:
+            schema["anyOf"] = rest
+
+
+NotNull = PydanticField(json_schema_extra=drop_null)
+NOT_NULL = "may not be null (leave the field out to keep its value)"
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError(NOT_NULL)
+    return value
 
 
 def _lowered(value: Any) -> Any:
@@ -168,14 +236,15 @@ class TeamBase(SQLModel):
 
 
 class TeamCreate(Input, TeamBase):
-    pass
+    name: Name
 
 
 class TeamUpdate(Input):
-    name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
+    name: Annotated[Name | None, NotNull] = None
     description: str | None = Field(default=None, max_length=1000)
 
     _trim = field_validator("name", mode="before")(_trimmed)
+    _present = field_validator("name", mode="after")(_not_null)
 
 
 # Tables with surrogate ids: on SQLite, AUTOINCREMENT so that an id is never handed out twice.
@@ -210,8 +279,17 @@ class UserBase(SQLModel):
     _lower = field_validator("email", mode="after")(_lowered)
 
 
+EMAIL_RULES = (
+    "An e-mail address that can receive mail: special-use domains (.local, .localhost, .test, "
+    ".invalid, .onion, .arpa) are refused. Stored lower-cased."
+)
+Email = Annotated[EmailStr, MaxLen(EMAIL_INPUT_MAX), PydanticField(description=EMAIL_RULES)]
+NewPassword = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
+
+
 class UserCreate(Input, UserBase):
-    password: str = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
+    email: Email
+    password: NewPassword
     role: Role = Role.reporter
     is_active: StrictBool = True
     team_id: StrictId | None = None
@@ -220,21 +298,23 @@ class UserCreate(Input, UserBase):
 class UserUpdate(Input):
     """What an admin may change on any user."""
 
-    email: EmailStr | None = Field(default=None, max_length=EMAIL_MAX)
+    email: Annotated[Email | None, NotNull] = None
     full_name: str | None = Field(default=None, max_length=NAME_MAX)
-    password: str | None = Field(default=None, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
-    role: Role | None = None
-    is_active: StrictBool | None = None
+    password: Annotated[NewPassword | None, NotNull] = None
+    role: Annotated[Role | None, NotNull] = None
+    is_active: Annotated[StrictBool | None, NotNull] = None
     team_id: StrictId | None = None
 
     _lower = field_validator("email", mode="after")(_lowered)
+    _present = field_validator("email", "password", "role", "is_active", mode="after")(_not_null)
 
 
 class UserUpdateMe(Input):
-    email: EmailStr | None = Field(default=None, max_length=EMAIL_MAX)
+    email: Annotated[Email | None, NotNull] = None
     full_name: str | None = Field(default=None, max_length=NAME_MAX)
 
     _lower = field_validator("email", mode="after")(_lowered)
+    _present = field_validator("email", mode="after")(_not_null)
 
 
 class UpdatePassword(Input):
@@ -280,7 +360,7 @@ class LoginForm(Input):
 
     model_config = ConfigDict(extra="ignore")  # OAuth2 clients may add fields
 
-    grant_type: str | None = Field(default=None, regex="^password$")
+    grant_type: Annotated[str, StringConstraints(pattern="^password$")] | None = None
     username: str = Field(min_length=1, max_length=LOGIN_NAME_MAX)
     password: str = Field(min_length=1, max_length=PASSWORD_MAX)
     scope: str = ""
@@ -304,6 +384,7 @@ class TicketBase(SQLModel):
 
 
 class TicketCreate(Input, TicketBase):
+    title: Title
     assignee_id: StrictId | None = None
     team_id: StrictId | None = None
 
@@ -311,20 +392,14 @@ class TicketCreate(Input, TicketBase):
 class TicketUpdate(Input):
     """The editable fields; status moves go through PATCH /tickets/{id}/status."""
 
-    title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
+    title: Annotated[Title | None, NotNull] = None
     description: str | None = Field(default=None, max_length=TEXT_MAX)
-    priority: Priority | None = None
+    priority: Annotated[Priority | None, NotNull] = None
     assignee_id: StrictId | None = None
     team_id: StrictId | None = None
 
     _trim = field_validator("title", mode="before")(_trimmed)
-
-    @field_validator("title", "priority", mode="after")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
+    _present = field_validator("title", "priority", mode="after")(_not_null)
 
 
 def _rank_sql(column: str, enum: type[StrEnum]) -> str:
@@ -411,7 +486,15 @@ class TicketsPublic(SQLModel):
     )
 
 
-_ID = r"[1-9][0-9]{0,9}"
+_ID = ID_PATTERN
+
+
+# Query parameters that name a row by id or by a keyword.
+IdOrMeOrNone = Annotated[str, StringConstraints(pattern=f"^(me|none|{_ID})$")]
+IdOrMe = Annotated[str, StringConstraints(pattern=f"^(me|{_ID})$")]
+IdOrNone = Annotated[str, StringConstraints(pattern=f"^(none|{_ID})$")]
+SearchText = Annotated[str, StringConstraints(min_length=1, max_length=search.MAX_LENGTH)]
+Cursor = Annotated[str, StringConstraints(max_length=512)]
 
 
 class TicketQuery(SQLModel):
@@ -421,24 +504,34 @@ class TicketQuery(SQLModel):
 
     status: list[TicketStatus] = Field(default_factory=list, description="Repeatable: any of these.")
     priority: list[Priority] = Field(default_factory=list, description="Repeatable: any of these.")
-    assignee: str | None = Field(default=None, description="A user id, `me` or `none`.")
-    reporter: str | None = Field(default=None, description="A user id or `me`.")
-    team: str | None = Field(default=None, description="A team id or `none`.")
-    created_after: UTCTimestamp | None = Field(default=None, description="Exclusive; naive times are UTC.")
-    created_before: UTCTimestamp | None = Field(default=None, description="Exclusive; naive times are UTC.")
-    updated_after: UTCTimestamp | None = Field(default=None, description="Exclusive; naive times are UTC.")
-    updated_before: UTCTimestamp | None = Field(default=None, description="Exclusive; naive times are UTC.")
-    q: str | None = Field(
+    assignee: Annotated[IdOrMeOrNone | None, NotNull] = Field(
+        default=None, description="A user id, `me` or `none`."
+    )
+    reporter: Annotated[IdOrMe | None, NotNull] = Field(default=None, description="A user id or `me`.")
+    team: Annotated[IdOrNone | None, NotNull] = Field(default=None, description="A team id or `none`.")
+    created_after: Annotated[UTCTimestamp | None, NotNull] = Field(
+        default=None, description="Exclusive; naive times are UTC."
+    )
+    created_before: Annotated[UTCTimestamp | None, NotNull] = Field(
+        default=None, description="Exclusive; naive times are UTC."
+    )
+    updated_after: Annotated[UTCTimestamp | None, NotNull] = Field(
+        default=None, description="Exclusive; naive times are UTC."
+    )
+    updated_before: Annotated[UTCTimestamp | None, NotNull] = Field(
+        default=None, description="Exclusive; naive times are UTC."
+    )
+    q: Annotated[SearchText | None, NotNull] = Field(
         default=None,
-        min_length=1,
-        max_length=search.MAX_LENGTH,
         description='Full-text search: words, "phrases", OR, -exclusions. Ranked by relevance unless sorted.',
     )
-    sort: TicketSort | None = Field(default=None, description="Default `-created_at` (relevance with `q`).")
+    sort: Annotated[TicketSort | None, NotNull] = Field(
+        default=None, description="Default `-created_at` (relevance with `q`)."
+    )
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=10_000_000, description="Rows to skip; not with `cursor`.")
-    cursor: str | None = Field(
-        default=None, max_length=512, description="`next_cursor` of the previous page."
+    cursor: Annotated[Cursor | None, NotNull] = Field(
+        default=None, description="`next_cursor` of the previous page."
     )
     exact_count: bool = Field(
         default=False,
@@ -456,11 +549,12 @@ class TicketQuery(SQLModel):
                 raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; allowed: {allowed}")
         return data
 
-    @field_validator("assignee", "reporter", "team", mode="after")
+    @field_validator("assignee", "reporter", "team", mode="before")
     @classmethod
-    def _id_or_keyword(cls, value: str | None, info: ValidationInfo) -> str | None:
+    def _id_or_keyword(cls, value: Any, info: ValidationInfo) -> Any:
+        """Before the pattern (which says the same to clients), to name what is allowed."""
         keywords = {"assignee": ("me", "none"), "reporter": ("me",), "team": ("none",)}[str(info.field_name)]
-        if value is None or value in keywords:
+        if not isinstance(value, str) or value in keywords:
             return value
         if not re.fullmatch(_ID, value) or int(value) > MAX_ID:
             raise ValueError(f"expected a positive id (at most {MAX_ID}) or one of: {', '.join(keywords)}")
@@ -503,8 +597,8 @@ class StatusChange(Input):
     """A lifecycle move. Which text fields are required depends on the move (see app.lifecycle)."""
 
     status: TicketStatus
-    resolution: str | None = Field(default=None, min_length=1, max_length=TEXT_MAX)
-    reason: str | None = Field(default=None, min_length=1, max_length=TEXT_MAX)
+    resolution: LongText | None = None
+    reason: LongText | None = None
     assignee_id: StrictId | None = None
 
     _trim = field_validator("resolution", "reason", mode="before")(_trimmed)
@@ -567,6 +661,7 @@ class CommentBase(SQLModel):
 
 
 class CommentCreate(Input, CommentBase):
+    body: LongText
     internal: StrictBool = False
 
 

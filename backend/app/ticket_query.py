@@ -104,7 +104,9 @@ def _signature(payload: str) -> str:
 def encode_cursor(sort_key: str, value: Any, row_id: int, query: str) -> str:
     """`<payload>.<signature>`, both base64url: the payload is JSON (sort value, id, query, sort)."""
     raw = value.isoformat() if isinstance(value, datetime) else value
-    payload = _b64(json.dumps({"k": raw, "i": row_id, "q": query, "s": sort_key}, separators=(",", ":")).encode())
+    payload = _b64(
+        json.dumps({"k": raw, "i": row_id, "q": query, "s": sort_key}, separators=(",", ":")).encode()
+    )
     return f"{payload}.{_signature(payload)}"
 
 

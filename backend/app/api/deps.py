@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BeforeValidator
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 
 from app import crud
 from app.core import idempotency, request_context, security
@@ -17,6 +19,7 @@ from app.core.config import API_V1_STR, get_settings
 from app.core.db import get_session
 from app.core.types import MAX_ID
 from app.models import User
+from app.models import drop_null as not_null  # a header is never `null`: absent or a string
 from app.permissions import Permission, require
 
 # Safe methods only read (RFC 9110): their sessions are read-only (app.core.db.get_session).
@@ -70,6 +73,7 @@ def if_match(
     header: Annotated[
         str | None,
         Header(
+            json_schema_extra=not_null,
             alias="If-Match",
             description='The ETag from GET, e.g. "3". A stale version is refused with 412.',
         ),
@@ -101,19 +105,45 @@ MAX_OFFSET = 10_000_000
 
 class Page:
     """`offset` (at most MAX_OFFSET) and `limit` (default 20, at most 100: larger is a 422, not a
-    silent cap)."""
+    silent cap). Any other query parameter is a 422, as on the ticket list."""
+
+    PARAMETERS = frozenset({"offset", "limit"})
 
     def __init__(
         self,
+        request: Request,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip.")] = 0,
         limit: Annotated[int, Query(ge=1, le=100, description="Rows to return (1-100).")] = 20,
     ) -> None:
+        unknown = sorted(set(request.query_params) - self.PARAMETERS)
+        if unknown:
+            message = f"unknown parameter; allowed: {', '.join(sorted(self.PARAMETERS))}"
+            raise RequestValidationError(
+                [{"type": "extra_forbidden", "loc": ("query", name), "msg": message} for name in unknown]
+            )
         self.offset, self.limit = offset, limit
 
 
 PageDep = Annotated[Page, Depends()]
 
 
+class IdConvertor(Convertor[str]):
+    """`{name:id}` in a route path: one path segment, except the words other routes use (`me`).
+
+    So `DELETE /users/me` is a 405 (`/users/me` takes GET and PATCH), not `/users/{user_id}` with a
+    bad id. The segment is then validated as an id by PathId (422 unless plain digits).
+    """
+
+    regex = "(?!me$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+register_url_convertor("id", IdConvertor())
 _DIGITS = re.compile(r"[1-9][0-9]*")
 
 
@@ -151,6 +181,7 @@ def idempotency_key(
         Header(
             alias=idempotency.HEADER,
             pattern=idempotency.KEY_PATTERN,
+            json_schema_extra=not_null,
             description=(
                 "Makes the create safe to retry: the same key from the same user within "
                 "IDEMPOTENCY_TTL_HOURS (24 h) returns the original response without a second write. "

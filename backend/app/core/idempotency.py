@@ -35,7 +35,8 @@ from app.models import IdempotencyKey, IdempotencyState, User, utcnow
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"  # 1-255 printable ASCII characters
+# 1-255 printable ASCII characters, not starting or ending with a space (HTTP strips those).
+KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
 ABANDONED_AFTER = timedelta(seconds=60)
 RETRY_AFTER_SECONDS = 1
 IN_PROGRESS = "A request with this Idempotency-Key is still being processed; retry shortly"

@@ -10,6 +10,25 @@ from sqlalchemy.engine import Dialect
 MAX_ID = 2**31 - 1  # ids are 32-bit integers: larger ones are refused before they reach the database
 
 
+def _at_most(limit: str) -> str:
+    """A regex for the decimal numbers 1..limit written without leading zeros (e.g. 1..2147483647)."""
+    shorter = [f"[1-9][0-9]{{0,{len(limit) - 2}}}"] if len(limit) > 1 else []
+    same_length = []
+    for i, digit in enumerate(limit):
+        rest = len(limit) - i - 1
+        low = "1" if i == 0 else "0"
+        if digit > low:
+            below = low if int(digit) - 1 == int(low) else f"[{low}-{int(digit) - 1}]"
+            tail = f"[0-9]{{{rest}}}" if rest else ""
+            same_length.append(f"{limit[:i]}{below}{tail}")
+    same_length.append(limit)
+    return "(" + "|".join(shorter + same_length) + ")"
+
+
+# An id in text (a path segment, a query value): what a client's validator can check exactly.
+ID_PATTERN = _at_most(str(MAX_ID))
+
+
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """Timezone-aware UTC on every database.
 

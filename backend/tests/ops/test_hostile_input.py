@@ -112,7 +112,7 @@ def test_bodies_must_be_utf8_json(
     assert rows(session) == before
 
 
-@pytest.mark.parametrize("value", ['"1"', "true", "1.0", "1.5", '"me"'])
+@pytest.mark.parametrize("value", ['"1"', "true", "1.5", '"me"', "1e300"])
 def test_ids_in_bodies_are_json_integers(
     client: TestClient, as_admin: Headers, agent: User, value: str
 ) -> None:
@@ -194,7 +194,10 @@ def test_a_forged_cursor_is_422(client: TestClient, as_admin: Headers) -> None:
         create_ticket(client, as_admin, title=f"page {n}")
     first = client.get(f"{API}/tickets/", params={"limit": 1}, headers=as_admin).json()
     cursor = first["next_cursor"]
-    assert client.get(f"{API}/tickets/", params={"limit": 1, "cursor": cursor}, headers=as_admin).status_code == 200
+    assert (
+        client.get(f"{API}/tickets/", params={"limit": 1, "cursor": cursor}, headers=as_admin).status_code
+        == 200
+    )
     # What a cursor says is readable (and its fingerprint is computable); forging one with out-of-range
     # values must not reach the database.
     payload = json.loads(unpadded_b64decode(cursor.split(".")[0]))

@@ -31,7 +31,9 @@ def test_a_cursor_round_trips() -> None:
         ("created_at", "2026-01-01T00:00:00+00:00", "7"),
     ],
 )
-def test_even_a_signed_cursor_with_values_out_of_range_is_refused(sort_key: str, value: object, row_id: object) -> None:
+def test_even_a_signed_cursor_with_values_out_of_range_is_refused(
+    sort_key: str, value: object, row_id: object
+) -> None:
     # Signed by us (a bug, or a leaked key): the values are still checked.
     token = ticket_query.encode_cursor(sort_key, value, row_id, FP)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="not a valid cursor"):

@@ -22,18 +22,20 @@ def create_team(session: SessionDep, _: TeamAdmin, team_in: TeamCreate) -> Team:
     return crud.create_team(session=session, team_in=team_in)
 
 
-@router.get("/{team_id}", response_model=TeamPublic, responses=error_responses(403, 404))
+@router.get("/{team_id:id}", response_model=TeamPublic, responses=error_responses(403, 404))
 def read_team(session: SessionDep, _: TeamReader, team_id: PathId) -> Team:
     return crud.get_team(session=session, team_id=team_id)
 
 
-@router.patch("/{team_id}", response_model=TeamPublic, responses=error_responses(403, 404, 409))
+@router.patch("/{team_id:id}", response_model=TeamPublic, responses=error_responses(403, 404, 409))
 def update_team(session: SessionDep, _: TeamAdmin, team_id: PathId, team_in: TeamUpdate) -> Team:
     team = crud.get_team(session=session, team_id=team_id)
     return crud.update_team(session=session, team=team, team_in=team_in)
 
 
-@router.delete("/{team_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403, 404, 409))
+@router.delete(
+    "/{team_id:id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403, 404, 409)
+)
 def delete_team(session: SessionDep, _: TeamAdmin, team_id: PathId) -> Response:
     team = crud.get_team(session=session, team_id=team_id)
     crud.delete_team(session=session, team=team)

@@ -107,12 +107,12 @@ def list_tickets(
     return Response(to_json(page), media_type="application/json")
 
 
-@router.get("/{ticket_id}", response_model=TicketPublic, responses=NOT_FOUND)
+@router.get("/{ticket_id:id}", response_model=TicketPublic, responses=NOT_FOUND)
 def read_ticket(session: SessionDep, user: CurrentUser, ticket_id: PathId, response: Response) -> Ticket:
     return _with_etag(response, crud.get_ticket(session=session, ticket_id=ticket_id, viewer=user))
 
 
-@router.patch("/{ticket_id}", response_model=TicketPublic, responses=WRITE_ERRORS)
+@router.patch("/{ticket_id:id}", response_model=TicketPublic, responses=WRITE_ERRORS)
 def update_ticket(
     session: SessionDep,
     user: CurrentUser,
@@ -128,7 +128,7 @@ def update_ticket(
     return _with_etag(response, ticket)
 
 
-@router.patch("/{ticket_id}/status", response_model=TicketPublic, responses=WRITE_ERRORS)
+@router.patch("/{ticket_id:id}/status", response_model=TicketPublic, responses=WRITE_ERRORS)
 def move_ticket(
     session: SessionDep,
     user: CurrentUser,
@@ -142,13 +142,13 @@ def move_ticket(
     return _with_etag(response, ticket)
 
 
-@router.get("/{ticket_id}/transitions", response_model=TransitionsPublic, responses=NOT_FOUND)
+@router.get("/{ticket_id:id}/transitions", response_model=TransitionsPublic, responses=NOT_FOUND)
 def list_transitions(session: SessionDep, user: CurrentUser, ticket_id: PathId) -> TransitionsPublic:
     """The states you may move this ticket to now, each with the fields the move requires."""
     return crud.list_transitions(session=session, ticket_id=ticket_id, viewer=user)
 
 
-@router.get("/{ticket_id}/events", response_model=TicketEventsPublic, responses=NOT_FOUND)
+@router.get("/{ticket_id:id}/events", response_model=TicketEventsPublic, responses=NOT_FOUND)
 def list_events(
     session: SessionDep, user: CurrentUser, ticket_id: PathId, page: PageDep
 ) -> TicketEventsPublic:
@@ -160,7 +160,7 @@ def list_events(
 
 
 @router.post(
-    "/{ticket_id}/comments",
+    "/{ticket_id:id}/comments",
     response_model=CommentPublic,
     status_code=status.HTTP_201_CREATED,
     responses={**WRITE_ERRORS, **IDEMPOTENT_CREATE_ERRORS},
@@ -187,7 +187,7 @@ def add_comment(
         )
 
 
-@router.get("/{ticket_id}/comments", response_model=CommentsPublic, responses=NOT_FOUND)
+@router.get("/{ticket_id:id}/comments", response_model=CommentsPublic, responses=NOT_FOUND)
 def list_comments(session: SessionDep, user: CurrentUser, ticket_id: PathId, page: PageDep) -> CommentsPublic:
     """Oldest first. Internal notes are listed only for agents and admins."""
     comments, count = crud.list_comments(
@@ -196,7 +196,7 @@ def list_comments(session: SessionDep, user: CurrentUser, ticket_id: PathId, pag
     return CommentsPublic(data=[CommentPublic.model_validate(c) for c in comments], count=count)
 
 
-@router.delete("/{ticket_id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS)
+@router.delete("/{ticket_id:id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS)
 def delete_ticket(session: SessionDep, user: CurrentUser, ticket_id: PathId) -> Response:
     """Admins only. The ticket's events and comments are deleted with it."""
     crud.delete_ticket(session=session, ticket_id=ticket_id, actor=user)

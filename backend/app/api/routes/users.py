@@ -47,18 +47,20 @@ def create_user(session: SessionDep, _: UserAdmin, user_in: UserCreate) -> User:
     return crud.create_user(session=session, user_in=user_in)
 
 
-@router.get("/{user_id}", response_model=UserPublic, responses=error_responses(403, 404))
+@router.get("/{user_id:id}", response_model=UserPublic, responses=error_responses(403, 404))
 def read_user(session: SessionDep, _: UserReader, user_id: PathId) -> User:
     return crud.get_user_or_404(session=session, user_id=user_id)
 
 
-@router.patch("/{user_id}", response_model=UserPublic, responses=error_responses(403, 404, 409))
+@router.patch("/{user_id:id}", response_model=UserPublic, responses=error_responses(403, 404, 409))
 def update_user(session: SessionDep, _: UserAdmin, user_id: PathId, user_in: UserUpdate) -> User:
     db_user = crud.get_user_or_404(session=session, user_id=user_id)
     return crud.update_user(session=session, db_user=db_user, user_in=user_in)
 
 
-@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403, 404, 409))
+@router.delete(
+    "/{user_id:id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403, 404, 409)
+)
 def delete_user(session: SessionDep, _: UserAdmin, user_id: PathId) -> Response:
     db_user = crud.get_user_or_404(session=session, user_id=user_id)
     crud.delete_user(session=session, db_user=db_user)
