@@ -51,7 +51,7 @@ from app import crud, factories
 from app import seed as seeding
 from app.core import migrations, passwords, security
 from app.core.config import ConfigError, get_settings
-from app.core.db import get_engine
+from app.core.db import create_db_engine, get_engine
 from app.models import Role, UserCreate
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_AT_HEAD = 1, 2, 3, 4
@@ -134,14 +134,60 @@ def quiet_alembic() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+# PostgreSQL errors that waiting cannot fix: the database does not exist, the login is refused.
+PERMANENT_SQLSTATES = {
+    "3D000": "the database does not exist",
+    "28P01": "password authentication failed",
+    "28000": "the server refused this login",
+}
+
+
+def permanent_problem(exc: BaseException) -> str | None:
+    """Why connecting can never succeed, or None when trying again may help."""
+    original = getattr(exc, "orig", None)
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate in PERMANENT_SQLSTATES:
+        return PERMANENT_SQLSTATES[sqlstate]
+    text_ = str(original or exc)
+    for fragment, reason in (
+        ("does not exist", "the database does not exist"),
+        ("password authentication failed", "password authentication failed"),
+        ("no pg_hba.conf entry", "the server refused this login"),
+        ("unable to open database file", "the SQLite file cannot be created (does its folder exist?)"),
+    ):
+        if fragment in text_:
+            return reason
+    return None
+
+
+class PermanentConnectError(Exception):
+    pass
+
+
 @app.command()
 @command
 def wait(
     timeout: Annotated[float, typer.Option(help="Seconds to keep trying before giving up.", min=0)] = 60,
     interval: Annotated[float, typer.Option(help="Seconds between tries.", min=0.1)] = 1,
+    server: Annotated[
+        bool,
+        typer.Option(
+            "--server",
+            help="Wait for the database's server only (PostgreSQL: its `postgres` database), for "
+            "a database that something else will create.",
+        ),
+    ] = False,
 ) -> None:
-    """Wait until the database accepts connections (exit 3 on timeout)."""
+    """Wait until the database accepts connections (exit 3 on timeout).
+
+    A problem that waiting cannot fix (the database does not exist, the login is refused) fails at
+    once with exit 3 instead of retrying until the timeout.
+    """
     started = time.monotonic()
+    url = make_url(database_url())
+    if server and url.get_backend_name() != "sqlite":
+        url = url.set(database="postgres")
+    target = engine() if not server else create_db_engine(url.render_as_string(hide_password=False))
 
     def log_try(state: object) -> None:
         attempt = getattr(state, "attempt_number", 0)
@@ -154,6 +200,15 @@ def wait(
             soft_wrap=True,
         )
 
+    def connect() -> None:
+        try:
+            with target.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            if problem := permanent_problem(exc):
+                raise PermanentConnectError(f"{problem}: {one_line(exc.orig or exc)}") from None
+            raise
+
     retrying = Retrying(
         stop=stop_after_delay(timeout),
         wait=wait_fixed(interval),
@@ -163,12 +218,17 @@ def wait(
     )
     try:
         for attempt in retrying:
-            with attempt, engine().connect() as conn:
-                conn.execute(text("SELECT 1"))
+            with attempt:
+                connect()
+    except PermanentConnectError as exc:
+        fail(f"database not usable, not waiting: {exc}", EXIT_UNREACHABLE)
     except RetryError as exc:
         cause = exc.last_attempt.exception()
         reason = one_line(getattr(cause, "orig", None) or cause) if cause else "unknown"
         fail(f"database not reachable after {timeout:g}s: {reason}", EXIT_UNREACHABLE)
+    finally:
+        if server:
+            target.dispose()
     out.print(f"database is up ({time.monotonic() - started:.1f}s)")
 
 
@@ -183,12 +243,13 @@ def upgrade(
     out.print(f"schema at {current_revision()}")
 
 
-@app.command()
+# ignore_unknown_options: `db downgrade -1` (as `alembic downgrade -1`) is a revision, not an option.
+@app.command(context_settings={"ignore_unknown_options": True})
 @command
 def downgrade(
-    revision: Annotated[str, typer.Argument(help="-1, base, or a revision id.")],
+    revision: Annotated[str, typer.Argument(help="-1 (one step), -2, ..., base, or a revision id.")],
 ) -> None:
-    """Downgrade the schema to REVISION."""
+    """Downgrade the schema to REVISION (`db downgrade -1` goes one migration back)."""
     quiet_alembic()
     migrations.downgrade(database_url(), revision)
     out.print(f"schema at {current_revision() or 'base (empty)'}")
@@ -356,13 +417,15 @@ ForceOption = Annotated[bool, typer.Option("--force", help="Allow it when ENVIRO
 @app.command()
 @command
 def reset(yes: YesOption = False, force: ForceOption = False) -> None:
-    """Drop every table (alembic's version table included) and migrate to head: an empty database.
+    """Drop every table (alembic's version table included) and migrate to head: an empty database
+    but for the first admin from the settings (FIRST_SUPERUSER), as prestart makes it.
 
     Asks for confirmation unless --yes; refuses when ENVIRONMENT is production unless --force.
     """
     guard_destruction(action="db reset", yes=yes, force=force)
     head = reset_schema()
     out.print(f"database reset: empty schema at head {head}")
+    out.print(ensure_first_superuser())
 
 
 DEFAULT_TEAMS, DEFAULT_USERS, DEFAULT_TICKETS = 8, 200, 2_000
@@ -429,7 +492,9 @@ def seed(
             "interrupted: nothing was committed; the database holds the empty migrated schema",
             EXIT_INTERRUPTED,
         )
+    first_admin = ensure_first_superuser()
     print_seed_summary(plan, time.monotonic() - started)
+    out.print(first_admin)
 
 
 @contextmanager
@@ -503,33 +568,47 @@ def create_superuser(
 ) -> None:
     """Create an admin account (idempotent with --from-settings, as prestart runs it)."""
     if from_settings:
-        settings = get_settings()
-        email, password = settings.FIRST_SUPERUSER, settings.FIRST_SUPERUSER_PASSWORD
+        out.print(ensure_first_superuser())
+        return
     if email is None:
         email = typer.prompt("E-mail")
     if password is None:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        user_in = UserCreate(email=email, password=password, role=Role.admin, full_name="Administrator")
-    except ValidationError as exc:
-        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
-        fail(f"invalid superuser: {problems}", EXIT_USAGE)
-    hashed = None
-    if from_settings:
-        # The settings were checked when read: outside ENVIRONMENT=local the password must pass the
-        # policy; in local the development placeholder is allowed (with its warning).
-        hashed = security.hash_password(user_in.password)
-    elif problem := passwords.weakness(user_in.password, [user_in.email]):
+    user_in = superuser_input(email, password)
+    if problem := passwords.weakness(user_in.password, [user_in.email]):
         fail(f"invalid superuser: password: {problem}", EXIT_USAGE)
     with Session(engine()) as session:
         existing = crud.get_user_by_email(session=session, email=user_in.email)
         if existing is not None:
-            if from_settings:
-                out.print(f"first superuser {existing.email} already exists")
-                return
             fail(f"a user with e-mail {existing.email} already exists")
-        user = crud.create_user(session=session, user_in=user_in, hashed_password=hashed)
+        user = crud.create_user(session=session, user_in=user_in)
     out.print(f"created admin {user.email}")
+
+
+def superuser_input(email: str, password: str) -> UserCreate:
+    try:
+        return UserCreate(email=email, password=password, role=Role.admin, full_name="Administrator")
+    except ValidationError as exc:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        fail(f"invalid superuser: {problems}", EXIT_USAGE)
+
+
+def ensure_first_superuser() -> str:
+    """Create the admin FIRST_SUPERUSER / FIRST_SUPERUSER_PASSWORD name unless that user exists
+    (prestart, and after `db reset` and `db seed`, which empty the users table). Says what it did.
+
+    The settings were checked when read: outside ENVIRONMENT=local the password passes the policy;
+    in local the development placeholder is allowed.
+    """
+    settings = get_settings()
+    user_in = superuser_input(settings.FIRST_SUPERUSER, settings.FIRST_SUPERUSER_PASSWORD)
+    with Session(engine()) as session:
+        existing = crud.get_user_by_email(session=session, email=user_in.email)
+        if existing is not None:
+            return f"first superuser {existing.email} already exists"
+        hashed = security.hash_password(user_in.password)
+        user = crud.create_user(session=session, user_in=user_in, hashed_password=hashed)
+    return f"created admin {user.email} (FIRST_SUPERUSER)"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,8 +17,9 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -29,7 +30,7 @@ from app.api.routes import ops
 from app.api.security_headers import SecurityHeadersMiddleware
 from app.core.asgi import ResponseTracker
 from app.core.config import API_V1_STR, ConfigError, Settings, get_settings
-from app.core.db import get_engine
+from app.core.db import get_engine, read_only_engine
 from app.core.error_body import document_errors, error_response
 from app.core.errors import (
     BadCredentials,
@@ -44,9 +45,11 @@ from app.core.errors import (
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
+from app.core.migrations import current_revision, head_revision
 from app.core.request_context import KNOWN_METHODS, REQUEST_ID_HEADER, RequestContextMiddleware
 
 error_log = logging.getLogger("app.errors")
+startup_log = logging.getLogger("app.startup")
 
 # How each kind of domain error reaches the client.
 STATUS_FOR: dict[type[DomainError], int] = {
@@ -126,9 +129,60 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, jsonable_encoder([_client_facing(error) for error in exc.errors()]))
 
 
+SCHEMA_BEHIND = "Database schema is not at head; run `db migrate`"
+# What a query says when a table or column it needs is missing: SQLite's messages, PostgreSQL's codes.
+_MISSING_SCHEMA_TEXT = ("no such table", "no such column")
+_MISSING_SCHEMA_CODES = frozenset({"42P01", "42703"})  # undefined_table, undefined_column
+
+
+def _missing_schema(exc: Exception) -> bool:
+    original = getattr(exc, "orig", None)
+    if getattr(original, "sqlstate", None) in _MISSING_SCHEMA_CODES:
+        return True
+    return any(text in str(original or "") for text in _MISSING_SCHEMA_TEXT)
+
+
+def schema_behind() -> tuple[str | None, str] | None:
+    """(current revision, head) when the database answers but is not migrated to head, else None."""
+    head = head_revision()
+    with read_only_engine().connect() as connection:  # never waits for SQLite's write lock
+        current = current_revision(connection)
+    return None if current == head else (current, head)
+
+
 async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    if _missing_schema(exc):
+        behind = await run_in_threadpool(schema_behind)
+        if behind is not None:
+            error_log.warning(
+                "database schema at %s, head %s: run `db migrate`", behind[0] or "base (empty)", behind[1]
+            )
+            return error_response(503, SCHEMA_BEHIND, headers={"Retry-After": "10"})
+        if isinstance(exc, ProgrammingError):  # at head, yet missing: a bug, not the operator's
+            raise exc
+    elif isinstance(exc, ProgrammingError):
+        raise exc
     error_log.warning("database unavailable: %s", type(exc).__name__)
     return error_response(503, DATABASE_UNAVAILABLE, headers={"Retry-After": "2"})
+
+
+def startup_checks(settings: Settings) -> None:
+    """One line each for what a developer should fix: placeholders, an unmigrated database."""
+    for warning in settings.development_warnings() if settings.ENVIRONMENT == "local" else []:
+        startup_log.warning(warning)
+    try:
+        behind = schema_behind()
+    except SQLAlchemyError as exc:
+        startup_log.warning(
+            "database unreachable at startup (%s); requests answer 503 until it is back", type(exc).__name__
+        )
+        return
+    if behind is not None:
+        startup_log.warning(
+            "database schema at %s, head %s: the API answers 503 until `db migrate` runs",
+            behind[0] or "base (empty)",
+            behind[1],
+        )
 
 
 class UnhandledErrorMiddleware:
@@ -179,6 +233,7 @@ def create_app() -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Again at startup: the server may have configured its own loggers after the import.
         configure_logging(settings.LOG_LEVEL, fmt)
+        await run_in_threadpool(startup_checks, settings)
         yield
 
     application = FastAPI(
@@ -212,7 +267,7 @@ def create_app() -> FastAPI:
     application.add_exception_handler(DomainError, domain_error)
     application.add_exception_handler(HTTPException, http_error)
     application.add_exception_handler(RequestValidationError, validation_error)
-    for unavailable in (OperationalError, InterfaceError, PoolTimeoutError):
+    for unavailable in (OperationalError, InterfaceError, PoolTimeoutError, ProgrammingError):
         application.add_exception_handler(unavailable, database_unavailable)
     application.include_router(ops.router)
     application.include_router(api_router, prefix=API_V1_STR)

@@ -4,6 +4,9 @@
 # without alembic), seed demo data into an empty database when SEED_DEMO_DATA=1 (scripts/dev.sh
 # sets it), then create the first admin if it does not exist.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+# The virtualenv's tools whether or not it is activated (in the container it is on PATH already).
+if [[ -x .venv/bin/python ]]; then export PATH="$PWD/.venv/bin:$PATH"; fi
 db wait --timeout "${DB_WAIT_SECONDS:-60}"
 db migrate
 if [[ ${SEED_DEMO_DATA:-0} == 1 ]]; then

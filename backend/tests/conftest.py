@@ -28,6 +28,26 @@ from app.main import app  # noqa: E402
 
 get_settings.cache_clear()
 
+# Speed: argon2 at its production cost (about 0.1 s a check) would have the login, user and fuzzing
+# tests spend most of their time hashing. In this process, passwords are hashed with argon2id's
+# cheapest parameters; the production ones are checked in tests/unit/test_security.py, and every
+# subprocess the tests start (the server, prestart, the CLI) uses them.
+from functools import cache  # noqa: E402
+
+from polyfactory import Use  # noqa: E402
+from pwdlib import PasswordHash  # noqa: E402
+from pwdlib.hashers.argon2 import Argon2Hasher  # noqa: E402
+
+from app import factories  # noqa: E402
+from app.core import security  # noqa: E402
+
+CHEAP_ARGON2 = Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1)
+security._hasher = PasswordHash((CHEAP_ARGON2,))
+factories.demo_password_hash = cache(  # type: ignore[method-assign]
+    lambda: CHEAP_ARGON2.hash(factories.DEMO_PASSWORD, salt=factories.DEMO_PASSWORD_SALT)
+)
+factories.UserFactory.hashed_password = Use(factories.demo_password_hash)
+
 
 @pytest.fixture(scope="session")
 def engine() -> Iterator[Engine]:

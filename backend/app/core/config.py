@@ -2,6 +2,8 @@
 
 import ipaddress
 import logging
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -24,7 +26,11 @@ from app.core.passwords import weakness
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 ROOT_ENV_FILE = BACKEND_DIR.parent / ".env"
-DEFAULT_SQLITE_PATH = BACKEND_DIR / "incident_desk.sqlite3"
+# Local data (the SQLite file, the development secret) lives outside backend/, which the development
+# server watches for changes: a write there must not wake the reloader.
+DATA_DIR = BACKEND_DIR.parent / ".data"
+DEFAULT_SQLITE_PATH = DATA_DIR / "incident_desk.sqlite3"
+DEV_SECRET_FILE = DATA_DIR / "dev-secret-key"
 PLACEHOLDER_SECRET = "changethis"
 API_V1_STR = "/api/v1"
 
@@ -165,28 +171,69 @@ class Settings(BaseSettings):
             return url.render_as_string(hide_password=False)
         return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
-    def _check_placeholder(self, name: str, value: str) -> None:
-        if value != PLACEHOLDER_SECRET:
-            return
-        message = f'{name} is "{PLACEHOLDER_SECRET}"; set a real value in .env or the environment'
-        if self.ENVIRONMENT == "local":
-            logger.warning("%s before deploying.", message)
-        else:
-            raise ValueError(f"{message} (ENVIRONMENT={self.ENVIRONMENT})")
+    def _placeholders(self) -> list[str]:
+        """The settings that still hold the development placeholder `changethis`."""
+        names = ["SECRET_KEY", "FIRST_SUPERUSER_PASSWORD"]
+        if self.POSTGRES_SERVER and not self.DATABASE_URL:
+            names.append("POSTGRES_PASSWORD")
+        return [name for name in names if getattr(self, name) == PLACEHOLDER_SECRET]
 
     @model_validator(mode="after")
     def _enforce_secrets(self) -> Self:
-        self._check_placeholder("SECRET_KEY", self.SECRET_KEY)
-        if self.ENVIRONMENT != "local" and len(self.SECRET_KEY) < 32:
-            raise ValueError("SECRET_KEY must be at least 32 characters outside ENVIRONMENT=local")
-        self._check_placeholder("FIRST_SUPERUSER_PASSWORD", self.FIRST_SUPERUSER_PASSWORD)
-        if self.ENVIRONMENT != "local" and (
-            problem := weakness(self.FIRST_SUPERUSER_PASSWORD, [str(self.FIRST_SUPERUSER)])
-        ):
-            raise ValueError(f"FIRST_SUPERUSER_PASSWORD is {problem}")
-        if self.POSTGRES_SERVER and not self.DATABASE_URL:
-            self._check_placeholder("POSTGRES_PASSWORD", self.POSTGRES_PASSWORD)
+        placeholders = self._placeholders()
+        if self.ENVIRONMENT != "local":
+            if placeholders:
+                name = placeholders[0]
+                raise ValueError(
+                    f'{name} is "{PLACEHOLDER_SECRET}"; set a real value in .env or the environment '
+                    f"(ENVIRONMENT={self.ENVIRONMENT})"
+                )
+            if len(self.SECRET_KEY) < 32:
+                raise ValueError("SECRET_KEY must be at least 32 characters outside ENVIRONMENT=local")
+            if problem := weakness(self.FIRST_SUPERUSER_PASSWORD, [str(self.FIRST_SUPERUSER)]):
+                raise ValueError(f"FIRST_SUPERUSER_PASSWORD is {problem}")
+        elif self.SECRET_KEY == PLACEHOLDER_SECRET:
+            # Development: a random secret kept in .data/ (stable across reloads and processes),
+            # never the short public placeholder.
+            self.SECRET_KEY = development_secret()
         return self
+
+    def development_warnings(self) -> list[str]:
+        """What a local start should say once (the server logs it in one line at startup)."""
+        warnings = []
+        placeholders = [name for name in self._placeholders() if name != "SECRET_KEY"]
+        if placeholders:
+            warnings.append(
+                f'{" and ".join(placeholders)} still "{PLACEHOLDER_SECRET}" (development only; set real '
+                "values in .env or the environment before deploying)"
+            )
+        if len(self.SECRET_KEY.encode()) < 32:
+            warnings.append("SECRET_KEY is shorter than 32 bytes: tokens are weakly signed")
+        return warnings
+
+
+def development_secret() -> str:
+    """A random secret for ENVIRONMENT=local, made once and kept in DEV_SECRET_FILE; in-process only
+    (tokens die with the process) where that folder cannot be written."""
+    try:
+        return DEV_SECRET_FILE.read_text().strip()
+    except OSError:
+        pass
+    secret = secrets.token_urlsafe(48)
+    try:
+        DEV_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
+        draft = DEV_SECRET_FILE.with_name(f".{DEV_SECRET_FILE.name}.{os.getpid()}")
+        draft.write_text(secret)
+        draft.chmod(0o600)
+        try:  # atomic: when two processes start together, the first link wins and both read it
+            os.link(draft, DEV_SECRET_FILE)
+        except FileExistsError:
+            secret = DEV_SECRET_FILE.read_text().strip()
+        finally:
+            draft.unlink(missing_ok=True)
+    except OSError:
+        logger.warning("cannot keep a development secret in %s: tokens last until a restart", DEV_SECRET_FILE)
+    return secret
 
 
 def describe_validation_error(exc: ValidationError) -> str:

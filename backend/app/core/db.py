@@ -4,7 +4,9 @@ Nothing connects at import time: `get_engine()` builds the process-wide engine o
 the settings, and `use_engine()` swaps it (the tests point it at their own database).
 """
 
+import contextlib
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -65,6 +67,10 @@ def create_db_engine(url: str, *, sqlite_foreign_keys: bool = True, **overrides:
         options["max_overflow"] = settings.DB_POOL_SIZE
         options["pool_timeout"] = settings.DB_CONNECT_TIMEOUT_SECONDS
     options.update(overrides)
+    database = make_url(url).database
+    if backend == "sqlite" and database and database != ":memory:":
+        with contextlib.suppress(OSError):  # SQLite makes the file, not its folder (else it says so)
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, **options)
     if backend == "sqlite":
         _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys)
@@ -84,6 +90,12 @@ def use_engine(engine: Engine | None) -> Engine | None:
     global _engine, _reader
     previous, _engine, _reader = _engine, engine, None
     return previous
+
+
+def read_only_engine() -> Engine:
+    """The process-wide engine for reads only: no transaction on PostgreSQL, and on SQLite a
+    deferred one that takes no write lock (see get_session)."""
+    return _read_only_engine()
 
 
 def _read_only_engine() -> Engine:

@@ -7,6 +7,7 @@ deferring indexes and foreign keys during a bulk load.
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +40,9 @@ def script_directory() -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config())
 
 
+@cache
 def head_revisions() -> tuple[str, ...]:
+    """The migrations' heads, read once per process (the scripts do not change while it runs)."""
     return tuple(script_directory().get_heads())
 
 

@@ -7,11 +7,13 @@ role, deactivation) revokes every earlier token at once, on every worker and rep
 """
 
 import re
+import warnings
 from datetime import timedelta
 from functools import cache, lru_cache
 from typing import NamedTuple
 
 import jwt
+import jwt.warnings
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
@@ -19,7 +21,26 @@ from app.core.types import MAX_ID
 from app.models import utcnow
 
 ALGORITHM = "HS256"
-_hasher = PasswordHash((Argon2Hasher(),))
+# A short SECRET_KEY is refused outside ENVIRONMENT=local; in local the server says so once at
+# startup (Settings.development_warnings) instead of PyJWT warning with source lines on every token.
+warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)
+# argon2id at argon2-cffi's defaults (64 MiB, 3 passes, 4 lanes: above OWASP's minimum of 19 MiB and
+# 2 passes), about 0.1 s per check. The test suite swaps in cheap parameters for speed
+# (tests/conftest.py); tests/unit/test_security.py checks these.
+ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM = 3, 65536, 4
+
+
+def new_password_hasher() -> PasswordHash:
+    return PasswordHash(
+        (
+            Argon2Hasher(
+                time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_PARALLELISM
+            ),
+        )
+    )
+
+
+_hasher = new_password_hasher()
 
 
 class InvalidToken(Exception):

@@ -5,6 +5,7 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.core import migrations
+from app.core.config import get_settings
 from tests.cli.conftest import PointAt, count, execute, one_error, revision, rows, tables
 from tests.databases import is_postgres
 
@@ -84,9 +85,13 @@ def test_reset_drops_everything_and_migrates(runner: CliRunner, scratch_url: str
     )
     result = runner.invoke(app, ["reset", "--yes"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"database reset: empty schema at head {head}"
+    assert result.output.splitlines() == [
+        f"database reset: empty schema at head {head}",
+        f"created admin {get_settings().FIRST_SUPERUSER} (FIRST_SUPERUSER)",
+    ]
     assert "leftover" not in tables(scratch_url)
     assert count(scratch_url, "teams") == 0
+    assert rows(scratch_url, "SELECT email, role FROM users") == [(get_settings().FIRST_SUPERUSER, "admin")]
     assert revision(scratch_url) == head
     # Twice in a row: nothing of the first migration (the PostgreSQL trigger function...) survives.
     assert runner.invoke(app, ["reset", "--yes"]).exit_code == 0

@@ -1,8 +1,13 @@
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from app.core.config import ConfigError, Settings, get_settings, normalise_database_url
+from app.core import config
+from app.core.config import BACKEND_DIR, ConfigError, Settings, get_settings, normalise_database_url
 
 
 @pytest.mark.parametrize(
@@ -56,16 +61,46 @@ def test_placeholder_secret_refused_outside_local() -> None:
             )
 
 
-def test_placeholder_secret_warns_in_local(caplog: pytest.LogCaptureFixture) -> None:
+def test_the_placeholder_secret_becomes_a_kept_random_one_in_local(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config, "DEV_SECRET_FILE", tmp_path / ".data" / "dev-secret-key")
     with caplog.at_level(logging.WARNING, logger="app.config"):
-        Settings(
-            ENVIRONMENT="local",
-            SECRET_KEY="changethis",
-            FIRST_SUPERUSER_PASSWORD="an admin passphrase",
-        )
-    assert [r.getMessage() for r in caplog.records] == [
-        'SECRET_KEY is "changethis"; set a real value in .env or the environment before deploying.'
+        first = Settings(ENVIRONMENT="local", SECRET_KEY="changethis")
+        again = Settings(ENVIRONMENT="local", SECRET_KEY="changethis")  # another process, a reload
+    assert caplog.records == []  # loading settings says nothing; the server says it once at startup
+    assert first.SECRET_KEY == again.SECRET_KEY != "changethis"
+    assert len(first.SECRET_KEY) >= 32
+    assert (tmp_path / ".data" / "dev-secret-key").read_text() == first.SECRET_KEY
+    assert first.development_warnings() == [
+        'FIRST_SUPERUSER_PASSWORD still "changethis" (development only; set real values in .env or '
+        "the environment before deploying)"
     ]
+    short = Settings(ENVIRONMENT="local", SECRET_KEY="dev", FIRST_SUPERUSER_PASSWORD="an admin passphrase")
+    assert short.development_warnings() == ["SECRET_KEY is shorter than 32 bytes: tokens are weakly signed"]
+
+
+def test_a_dev_start_says_each_warning_once_in_one_line(tmp_path: Path) -> None:
+    """A local server start: one line per development warning, no PyJWT warnings with source lines."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "TEST_DATABASE_URL")}
+    env.update(ENVIRONMENT="local", SECRET_KEY="changethis", FIRST_SUPERUSER_PASSWORD="changethis")
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/dev.sqlite3"
+    script = (
+        "from fastapi.testclient import TestClient\n"
+        "from app.main import app\n"
+        "from app.core import security\n"
+        "with TestClient(app) as client:\n"
+        "    client.get('/health')\n"
+        "security.create_access_token(1, '0' * 32, secret='short', expires=__import__('datetime').timedelta(1))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=BACKEND_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert output.count("changethis") == 1, output
+    assert "InsecureKeyLengthWarning" not in output and "warnings.warn" not in output
+    assert output.count("database schema at base (empty), head") == 1, output
 
 
 def test_production_with_real_secrets_starts() -> None:
@@ -108,10 +143,12 @@ def test_postgres_values_build_the_url_when_no_database_url() -> None:
     assert settings.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://app:pw@db:5432/desk"
 
 
-def test_sqlite_file_inside_backend_is_the_default() -> None:
+def test_the_default_sqlite_file_is_outside_the_watched_backend_folder() -> None:
     settings = Settings(DATABASE_URL="", POSTGRES_SERVER="", SECRET_KEY="s" * 32)
     assert settings.SQLALCHEMY_DATABASE_URI.startswith("sqlite:///")
-    assert settings.SQLALCHEMY_DATABASE_URI.endswith("backend/incident_desk.sqlite3")
+    path = Path(settings.SQLALCHEMY_DATABASE_URI.removeprefix("sqlite:///"))
+    assert path == BACKEND_DIR.parent / ".data" / "incident_desk.sqlite3"
+    assert not path.is_relative_to(BACKEND_DIR)  # writes there never wake the reloader
 
 
 def test_cors_origins_from_a_comma_list() -> None:

@@ -43,3 +43,12 @@ def test_a_token_with_a_bad_expiry_is_invalid(exp: object) -> None:
     token = jwt.encode({k: v for k, v in claims.items() if v is not None}, SECRET, algorithm="HS256")
     with pytest.raises(security.InvalidToken):
         security.read_access_token(token, secret=SECRET)
+
+
+def test_production_passwords_use_argon2id_above_owasps_minimum() -> None:
+    (hasher,) = security.new_password_hasher().hashers
+    hashed = hasher.hash("a passphrase")
+    assert hashed.startswith("$argon2id$")
+    # OWASP Password Storage Cheat Sheet: at least 19 MiB of memory and 2 iterations.
+    assert "m=65536,t=3,p=4" in hashed
+    assert security.ARGON2_MEMORY_KIB >= 19 * 1024 and security.ARGON2_TIME_COST >= 2
