@@ -27,10 +27,10 @@ from app.core.passwords import weakness
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 ROOT_ENV_FILE = BACKEND_DIR.parent / ".env"
 # Local data (the SQLite file, the development secret) lives outside backend/, which the development
-# server watches for changes: a write there must not wake the reloader.
-DATA_DIR = BACKEND_DIR.parent / ".data"
-DEFAULT_SQLITE_PATH = DATA_DIR / "incident_desk.sqlite3"
-DEV_SECRET_FILE = DATA_DIR / "dev-secret-key"
+# server watches for changes: a write there must not wake the reloader (setting DATA_DIR).
+DEFAULT_DATA_DIR = BACKEND_DIR.parent / ".data"
+SQLITE_FILE = "incident_desk.sqlite3"
+DEV_SECRET_FILE = "dev-secret-key"
 PLACEHOLDER_SECRET = "changethis"
 API_V1_STR = "/api/v1"
 
@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     )
 
     PROJECT_NAME: str = "Incident Desk"
+    # Where local data lives: the default SQLite database and, with ENVIRONMENT=local, the
+    # development secret. Outside backend/ by default (the development server watches that folder).
+    DATA_DIR: Path = DEFAULT_DATA_DIR
     ENVIRONMENT: Literal["local", "staging", "production"] = "local"
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -169,7 +172,7 @@ class Settings(BaseSettings):
                 database=self.POSTGRES_DB,
             )
             return url.render_as_string(hide_password=False)
-        return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+        return f"sqlite:///{self.DATA_DIR / SQLITE_FILE}"
 
     def _placeholders(self) -> list[str]:
         """The settings that still hold the development placeholder `changethis`."""
@@ -195,7 +198,7 @@ class Settings(BaseSettings):
         elif self.SECRET_KEY == PLACEHOLDER_SECRET:
             # Development: a random secret kept in .data/ (stable across reloads and processes),
             # never the short public placeholder.
-            self.SECRET_KEY = development_secret()
+            self.SECRET_KEY = development_secret(self.DATA_DIR / DEV_SECRET_FILE)
         return self
 
     def development_warnings(self) -> list[str]:
@@ -212,27 +215,27 @@ class Settings(BaseSettings):
         return warnings
 
 
-def development_secret() -> str:
-    """A random secret for ENVIRONMENT=local, made once and kept in DEV_SECRET_FILE; in-process only
-    (tokens die with the process) where that folder cannot be written."""
+def development_secret(path: Path) -> str:
+    """A random secret for ENVIRONMENT=local, made once and kept in `path`; in-process only (tokens
+    die with the process) where that folder cannot be written."""
     try:
-        return DEV_SECRET_FILE.read_text().strip()
+        return path.read_text().strip()
     except OSError:
         pass
     secret = secrets.token_urlsafe(48)
     try:
-        DEV_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
-        draft = DEV_SECRET_FILE.with_name(f".{DEV_SECRET_FILE.name}.{os.getpid()}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
         draft.write_text(secret)
         draft.chmod(0o600)
         try:  # atomic: when two processes start together, the first link wins and both read it
-            os.link(draft, DEV_SECRET_FILE)
+            os.link(draft, path)
         except FileExistsError:
-            secret = DEV_SECRET_FILE.read_text().strip()
+            secret = path.read_text().strip()
         finally:
             draft.unlink(missing_ok=True)
     except OSError:
-        logger.warning("cannot keep a development secret in %s: tokens last until a restart", DEV_SECRET_FILE)
+        logger.warning("cannot keep a development secret in %s: tokens last until a restart", path)
     return secret
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from app.core import config
 from app.core.config import BACKEND_DIR, ConfigError, Settings, get_settings, normalise_database_url
 
 
@@ -64,10 +63,10 @@ def test_placeholder_secret_refused_outside_local() -> None:
 def test_the_placeholder_secret_becomes_a_kept_random_one_in_local(
     caplog: pytest.LogCaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(config, "DEV_SECRET_FILE", tmp_path / ".data" / "dev-secret-key")
+    data = tmp_path / ".data"
     with caplog.at_level(logging.WARNING, logger="app.config"):
-        first = Settings(ENVIRONMENT="local", SECRET_KEY="changethis")
-        again = Settings(ENVIRONMENT="local", SECRET_KEY="changethis")  # another process, a reload
+        first = Settings(ENVIRONMENT="local", SECRET_KEY="changethis", DATA_DIR=data)
+        again = Settings(ENVIRONMENT="local", SECRET_KEY="changethis", DATA_DIR=data)  # another process
     assert caplog.records == []  # loading settings says nothing; the server says it once at startup
     assert first.SECRET_KEY == again.SECRET_KEY != "changethis"
     assert len(first.SECRET_KEY) >= 32
@@ -76,7 +75,9 @@ def test_the_placeholder_secret_becomes_a_kept_random_one_in_local(
         'FIRST_SUPERUSER_PASSWORD still "changethis" (development only; set real values in .env or '
         "the environment before deploying)"
     ]
-    short = Settings(ENVIRONMENT="local", SECRET_KEY="dev", FIRST_SUPERUSER_PASSWORD="an admin passphrase")
+    short = Settings(
+        ENVIRONMENT="local", SECRET_KEY="dev", FIRST_SUPERUSER_PASSWORD="an admin passphrase", DATA_DIR=data
+    )
     assert short.development_warnings() == ["SECRET_KEY is shorter than 32 bytes: tokens are weakly signed"]
 
 
@@ -84,6 +85,7 @@ def test_a_dev_start_says_each_warning_once_in_one_line(tmp_path: Path) -> None:
     """A local server start: one line per development warning, no PyJWT warnings with source lines."""
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "TEST_DATABASE_URL")}
     env.update(ENVIRONMENT="local", SECRET_KEY="changethis", FIRST_SUPERUSER_PASSWORD="changethis")
+    env["DATA_DIR"] = str(tmp_path / ".data")
     env["DATABASE_URL"] = f"sqlite:///{tmp_path}/dev.sqlite3"
     script = (
         "from fastapi.testclient import TestClient\n"
@@ -148,6 +150,9 @@ def test_the_default_sqlite_file_is_outside_the_watched_backend_folder() -> None
     assert settings.SQLALCHEMY_DATABASE_URI.startswith("sqlite:///")
     path = Path(settings.SQLALCHEMY_DATABASE_URI.removeprefix("sqlite:///"))
     assert path == BACKEND_DIR.parent / ".data" / "incident_desk.sqlite3"
+    assert Settings(DATA_DIR="/srv/desk", DATABASE_URL="", SECRET_KEY="s" * 32).SQLALCHEMY_DATABASE_URI == (
+        "sqlite:////srv/desk/incident_desk.sqlite3"
+    )
     assert not path.is_relative_to(BACKEND_DIR)  # writes there never wake the reloader
 
 
