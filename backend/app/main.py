@@ -25,6 +25,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app.api.docs import add_docs
 from app.api.main import api_router
 from app.api.routes import ops
 from app.api.security_headers import SecurityHeadersMiddleware
@@ -240,7 +241,8 @@ def create_app() -> FastAPI:
         title=settings.PROJECT_NAME,
         description="Incident & ticket management API for IT operations teams.",
         openapi_url=f"{API_V1_STR}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # app.api.docs serves /docs and /redoc with local assets
+        redoc_url=None,
         lifespan=lifespan,
     )
     metrics = Metrics(get_engine)
@@ -271,6 +273,7 @@ def create_app() -> FastAPI:
         application.add_exception_handler(unavailable, database_unavailable)
     application.include_router(ops.router)
     application.include_router(api_router, prefix=API_V1_STR)
+    add_docs(application)
     application.openapi = _with_documented_errors(application)  # type: ignore[method-assign]
     return application
 

@@ -4,7 +4,9 @@
 - `X-Frame-Options: DENY` and CSP `frame-ancestors 'none'`: nothing here may be framed;
 - `Referrer-Policy: no-referrer`: URLs (ticket ids, filters) never leak to other sites;
 - `Content-Security-Policy: default-src 'none'` on everything but the documentation pages (JSON
-  needs no scripts, styles or images; the docs pages get DOCS_POLICY);
+  needs no scripts, styles or images; the docs pages get DOCS_POLICY). That includes the docs'
+  scripts and styles under /docs-static: a response's own policy does not bind the page that
+  loads it, and opened directly nothing in them may run or load;
 - `Cache-Control: no-store` on API responses that did not choose their own: ticket data and tokens
   stay out of shared caches and browser history;
 - `Strict-Transport-Security` when the request came over HTTPS (as seen by the server, or its
@@ -17,15 +19,18 @@ remove a header its server adds).
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.docs import DOCS_URL, OAUTH2_REDIRECT_URL, REDOC_URL
 from app.core.config import API_V1_STR
 
-DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+DOCS_PATHS = frozenset({DOCS_URL, REDOC_URL, OAUTH2_REDIRECT_URL})
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
-# The documentation pages run the bundled Swagger UI and ReDoc (their own scripts, inline setup,
-# styles, data: images, ReDoc's blob: worker), served by this application only.
+# The documentation pages (app.api.docs) run Swagger UI and ReDoc served by this application only:
+# their scripts and FastAPI's inline setup script, their stylesheet and the styles ReDoc injects,
+# data: images, ReDoc's search worker (blob:), and fetches of the schema and "Try it out" requests.
+# Nothing from another origin (ReDoc's footer logo from its CDN is blocked; ReDoc then omits it).
 DOCS_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
 ALWAYS = {
@@ -37,7 +42,7 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp, *, docs_policy: str | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, docs_policy: str = DOCS_POLICY) -> None:
         self.app = app
         self.docs_policy = docs_policy
 
@@ -55,8 +60,7 @@ class SecurityHeadersMiddleware:
                 headers = MutableHeaders(scope=message)
                 for name, value in ALWAYS.items():
                     headers.setdefault(name, value)
-                if policy is not None:
-                    headers.setdefault("Content-Security-Policy", policy)
+                headers.setdefault("Content-Security-Policy", policy)
                 if is_api:
                     headers.setdefault("Cache-Control", "no-store")
                 if secure:
