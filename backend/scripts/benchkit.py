@@ -25,12 +25,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def dockerfile_command(port: int) -> list[str]:
-    """The CMD of backend/Dockerfile, on 127.0.0.1:port with this virtualenv's executables."""
-    line = next(
-        line for line in (BACKEND_DIR / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")
-    )
-    command: list[str] = json.loads(line.removeprefix("CMD "))
+def dockerfile_instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) in order; comments dropped, continuation lines joined."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in dockerfile.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1].rstrip() + " "
+            continue
+        keyword, _, arguments = (pending + line).partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    return instructions
+
+
+def dockerfile_cmd(dockerfile: Path) -> list[str]:
+    """The CMD of the image `dockerfile` builds (its last CMD, in exec form)."""
+    cmd = [arguments for keyword, arguments in dockerfile_instructions(dockerfile) if keyword == "CMD"][-1]
+    command: list[str] = json.loads(cmd)
+    return command
+
+
+def dockerfile_command(port: int, dockerfile: str = "Dockerfile") -> list[str]:
+    """The CMD of backend/<dockerfile>, on 127.0.0.1:port with this virtualenv's executables."""
+    command = dockerfile_cmd(BACKEND_DIR / dockerfile)
     command[0] = str(BIN / command[0])
     command[command.index("--host") + 1] = "127.0.0.1"
     command[command.index("--port") + 1] = str(port)

@@ -6,3 +6,4 @@ if [[ -x .venv/bin/python ]]; then export PATH="$PWD/.venv/bin:$PATH"; fi
 mypy app
 ruff check app tests scripts
 ruff format --check app tests scripts
+hadolint Dockerfile Dockerfile.production
