@@ -4,10 +4,12 @@ import os
 from collections.abc import Iterator
 
 # Point the app at the test database before anything reads the settings.
+from tests import databases
 from tests.databases import test_database_url
 
 TEST_URL = test_database_url()
 os.environ["DATABASE_URL"] = TEST_URL
+os.environ["DATA_DIR"] = str(databases._tmp / "data")  # never the checkout's .data/ (dev secret, SQLite)
 os.environ["ENVIRONMENT"] = "local"
 os.environ["SECRET_KEY"] = "test-secret-key-of-at-least-32-bytes-for-hs256"
 os.environ["METRICS_TOKEN"] = METRICS_TOKEN = "test-metrics-scrape-token"

@@ -478,7 +478,7 @@ def test_a_production_up_with_the_placeholders_stops_at_prestart_with_one_line()
 
 
 @compose_files
-def test_the_override_is_development() -> None:
+def test_the_override_is_development(tmp_path: Path) -> None:
     base = compose(*PRODUCTION_FILES)["services"]
     services = compose(*DEVELOPMENT_FILES)["services"]
     assert services["adminer"]["ports"] == ["8080:8080"]
@@ -489,7 +489,10 @@ def test_the_override_is_development() -> None:
         assert service["image"] != base[name]["image"]  # a production up never picks the dev image
         env = container_env(service)
         assert env["ENVIRONMENT"] == "local"
-        assert settings_from(env).SECRET_KEY == "changethis"  # the placeholders only warn
+        # The placeholders are accepted in local: SECRET_KEY becomes a kept random development secret.
+        development = settings_from({**env, "DATA_DIR": str(tmp_path)})
+        assert development.ENVIRONMENT == "local"
+        assert development.SECRET_KEY != "changethis" and len(development.SECRET_KEY) >= 32
     backend = services["backend"]
     assert backend["read_only"] is False  # the sync, coverage and pytest write into /app
     assert backend["ports"] == ["8000:8000"]

@@ -145,7 +145,10 @@ def test_postgres_values_build_the_url_when_no_database_url() -> None:
     assert settings.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://app:pw@db:5432/desk"
 
 
-def test_the_default_sqlite_file_is_outside_the_watched_backend_folder() -> None:
+def test_the_default_sqlite_file_is_outside_the_watched_backend_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DATA_DIR", raising=False)
     settings = Settings(DATABASE_URL="", POSTGRES_SERVER="", SECRET_KEY="s" * 32)
     assert settings.SQLALCHEMY_DATABASE_URI.startswith("sqlite:///")
     path = Path(settings.SQLALCHEMY_DATABASE_URI.removeprefix("sqlite:///"))
