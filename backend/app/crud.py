@@ -790,9 +790,10 @@ def list_transitions(*, session: Session, ticket_id: int, viewer: User) -> Trans
     return TransitionsPublic(current=ticket.status, transitions=options)
 
 
-def delete_ticket(*, session: Session, ticket_id: int, actor: User) -> None:
+def delete_ticket(*, session: Session, ticket_id: int, actor: User, expected: set[int] | None = None) -> None:
     ticket = _visible_ticket(session, ticket_id, actor, for_update=True)
     require(actor, P.ticket_delete, "delete tickets")
+    _check_version(ticket, expected)
     session.delete(ticket)  # events and comments go with it (ON DELETE CASCADE)
     session.commit()
 

@@ -27,12 +27,13 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api.docs import add_docs
 from app.api.main import api_router
+from app.api.openapi import complete, operation_id
 from app.api.routes import ops
 from app.api.security_headers import SecurityHeadersMiddleware
 from app.core.asgi import ResponseTracker
 from app.core.config import API_V1_STR, ConfigError, Settings, get_settings
 from app.core.db import get_engine, read_only_engine
-from app.core.error_body import document_errors, error_response
+from app.core.error_body import error_response
 from app.core.errors import (
     BadCredentials,
     Conflict,
@@ -213,16 +214,33 @@ def log_format(settings: Settings) -> str:
     return "console" if settings.ENVIRONMENT == "local" else "json"
 
 
-def _with_documented_errors(application: FastAPI) -> Callable[[], dict[str, Any]]:
+def _completed_openapi(application: FastAPI) -> Callable[[], dict[str, Any]]:
     build = application.openapi
 
     def openapi() -> dict[str, Any]:
         if application.openapi_schema is None:
-            document_errors(build())
+            complete(build())
         assert application.openapi_schema is not None
         return application.openapi_schema
 
     return openapi
+
+
+DESCRIPTION = """Incident & ticket management API for IT operations teams.
+
+Log in with `POST /api/v1/login/access-token` (OAuth2 password form; Swagger's **Authorize**) and
+send `Authorization: Bearer <token>`.
+
+**Input rules.** Bodies are UTF-8 JSON objects; unknown fields are refused. Text fields refuse NUL
+characters and lone UTF-16 surrogates, numbers must be finite, ids are JSON integers and flags JSON
+booleans. Trimmed text fields (titles, names, comments) may not be blank. In PATCH bodies, leaving a
+field out keeps it; `null` clears a field that may be empty and is refused for the others. Every
+list refuses query parameters it does not know.
+
+**Answers.** Every response carries `X-Request-ID`. Errors are `{"detail": ..., "request_id": ...}`
+(422: `detail` lists the problems). Ticket responses carry an `ETag`; send it back in `If-Match` on
+a PATCH or DELETE to refuse lost updates (412). Creates take an `Idempotency-Key` for safe retries.
+"""
 
 
 def create_app() -> FastAPI:
@@ -239,7 +257,8 @@ def create_app() -> FastAPI:
 
     application = FastAPI(
         title=settings.PROJECT_NAME,
-        description="Incident & ticket management API for IT operations teams.",
+        description=DESCRIPTION,
+        generate_unique_id_function=operation_id,
         openapi_url=f"{API_V1_STR}/openapi.json",
         docs_url=None,  # app.api.docs serves /docs and /redoc with local assets
         redoc_url=None,
@@ -274,7 +293,7 @@ def create_app() -> FastAPI:
     application.include_router(ops.router)
     application.include_router(api_router, prefix=API_V1_STR)
     add_docs(application)
-    application.openapi = _with_documented_errors(application)  # type: ignore[method-assign]
+    application.openapi = _completed_openapi(application)  # type: ignore[method-assign]
     return application
 
 

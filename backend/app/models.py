@@ -92,6 +92,13 @@ def new_auth_stamp() -> str:
     return uuid.uuid4().hex
 
 
+class Output(SQLModel):
+    """Base of every response body: each field the server always sends is `required` in the schema,
+    defaults or not, so generated clients type them as present (no `X | Unset`)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)  # type: ignore[assignment]
+
+
 class Input(SQLModel):
     """Base of every request body: unknown fields are refused, text is NUL-free.
 
@@ -210,15 +217,15 @@ class DbMetadata(SQLModel, table=True):
     version: str = Field(max_length=64)
 
 
-class Message(SQLModel):
+class Message(Output):
     message: str
 
 
-class StatusResponse(SQLModel):
+class StatusResponse(Output):
     status: str
 
 
-class DbHealth(SQLModel):
+class DbHealth(Output):
     status: str
     current_revision: str | None
     head_revision: str
@@ -259,12 +266,12 @@ class Team(TeamBase, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class TeamPublic(TeamBase):
+class TeamPublic(Output, TeamBase):
     id: int
     created_at: datetime
 
 
-class TeamsPublic(SQLModel):
+class TeamsPublic(Output):
     data: list[TeamPublic]
     count: int
 
@@ -337,7 +344,7 @@ class User(UserBase, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class UserPublic(UserBase):
+class UserPublic(Output, UserBase):
     id: int
     role: Role
     is_active: bool
@@ -345,12 +352,12 @@ class UserPublic(UserBase):
     created_at: datetime
 
 
-class UsersPublic(SQLModel):
+class UsersPublic(Output):
     data: list[UserPublic]
     count: int
 
 
-class Token(SQLModel):
+class Token(Output):
     access_token: str
     token_type: str = "bearer"
 
@@ -454,7 +461,7 @@ class Ticket(TicketBase, table=True):
     )
 
 
-class TicketPublic(TicketBase):
+class TicketPublic(Output, TicketBase):
     id: int
     status: TicketStatus
     reporter_id: int
@@ -467,7 +474,7 @@ class TicketPublic(TicketBase):
     version: int
 
 
-class TicketsPublic(SQLModel):
+class TicketsPublic(Output):
     data: list[TicketPublic]
     count: int | None = Field(
         default=None,
@@ -604,12 +611,12 @@ class StatusChange(Input):
     _trim = field_validator("resolution", "reason", mode="before")(_trimmed)
 
 
-class TransitionOption(SQLModel):
+class TransitionOption(Output):
     status: TicketStatus
     requires: list[str]
 
 
-class TransitionsPublic(SQLModel):
+class TransitionsPublic(Output):
     current: TicketStatus
     transitions: list[TransitionOption]
 
@@ -641,11 +648,11 @@ class TicketEvent(TicketEventBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
 
 
-class TicketEventPublic(TicketEventBase):
+class TicketEventPublic(Output, TicketEventBase):
     id: int
 
 
-class TicketEventsPublic(SQLModel):
+class TicketEventsPublic(Output):
     data: list[TicketEventPublic]
     count: int
 
@@ -675,16 +682,70 @@ class Comment(CommentBase, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class CommentPublic(CommentBase):
+class CommentPublic(Output, CommentBase):
     id: int
     ticket_id: int
     author_id: int
     created_at: datetime
 
 
-class CommentsPublic(SQLModel):
+class CommentsPublic(Output):
     data: list[CommentPublic]
     count: int
+
+
+# --- Errors -------------------------------------------------------------------------------------
+# Every error body is `detail` and `request_id`; some kinds add fields. The OpenAPI schema references
+# the right one per operation and status (app.api.openapi).
+
+
+class ApiError(Output):
+    """An error. `request_id` equals the response's X-Request-ID header: quote it to an operator."""
+
+    detail: str = Field(description="What went wrong, for a person to read.")
+    request_id: str = Field(description="The X-Request-ID of the request.")
+
+
+class ApiFieldError(SQLModel):
+    """One problem with the request: where (`loc`, e.g. ["body", "title"]), what kind and why."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+    input: Any = Field(default=None, description="The rejected value; never sent for secrets.")
+    ctx: dict[str, Any] | None = None
+
+
+class InvalidRequestError(Output):
+    """422: the request's parameters or body are not valid; one entry per problem."""
+
+    detail: list[ApiFieldError]
+    request_id: str
+
+
+class StaleVersionError(ApiError):
+    """412: If-Match named an older version; `current_version` is the ticket's version now."""
+
+    current_version: int
+
+
+class MoveRefusedError(ApiError):
+    """409: the lifecycle does not allow this move now; `allowed` lists the moves open to you."""
+
+    current: TicketStatus
+    allowed: list[TicketStatus]
+
+
+class TicketClosedError(ApiError):
+    """409: a closed or cancelled ticket can no longer be edited."""
+
+    status: TicketStatus
+
+
+class TeamInUseError(ApiError):
+    """409: the team still has tickets; move them first."""
+
+    tickets: int
 
 
 # --- Login throttling -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ os.environ["METRICS_TOKEN"] = METRICS_TOKEN = "test-metrics-scrape-token"
 
 import threading  # noqa: E402
 import time  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 import uvicorn  # noqa: E402
@@ -27,6 +28,7 @@ from app.api.deps import request_session  # noqa: E402
 from app.core import db, migrations  # noqa: E402
 from app.core.config import get_settings  # noqa: E402
 from app.main import app  # noqa: E402
+from tests import contract  # noqa: E402
 
 get_settings.cache_clear()
 
@@ -80,16 +82,26 @@ def session(engine: Engine) -> Iterator[Session]:
         connection.close()
 
 
+class ContractCheckingClient(TestClient):
+    """A TestClient that checks every response against the OpenAPI schema (tests/contract.py)."""
+
+    def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        response = super().request(method, url, *args, **kwargs)
+        contract.check(method, url, response)
+        return response
+
+
 @pytest.fixture
 def client(session: Session) -> Iterator[TestClient]:
-    """The API, with its session dependency joined to the test's transaction."""
+    """The API, with its session dependency joined to the test's transaction; every response is
+    checked against the OpenAPI schema."""
 
     def same_session() -> Iterator[Session]:
         session.expire_all()  # as if each request had a session of its own
         yield session
 
     app.dependency_overrides[request_session] = same_session
-    with TestClient(app) as test_client:
+    with ContractCheckingClient(app) as test_client:
         yield test_client
     app.dependency_overrides.clear()
 
@@ -97,7 +109,6 @@ def client(session: Session) -> Iterator[TestClient]:
 # --- People and tickets ---------------------------------------------------------------------------
 
 from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
 
 from app.factories import TeamFactory, UserFactory  # noqa: E402
 from app.models import Role, Team, User  # noqa: E402

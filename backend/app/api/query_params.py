@@ -39,29 +39,14 @@ def query_model(model: type[M]) -> Callable[[Request], Awaitable[M]]:
 
 
 def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
-    """The OpenAPI `parameters` of `model`'s fields, each an optional query parameter."""
-    schema = model.model_json_schema(ref_template="{model}")
-    definitions = schema.get("$defs", {})
-
-    def inline(node: Any) -> Any:  # the query has no components of its own: inline its $refs
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return inline(definitions[node["$ref"]])
-            return {key: inline(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [inline(value) for value in node]
-        return node
-
+    """The OpenAPI `parameters` of `model`'s fields, each an optional query parameter. Enums are
+    references to the shared components (TicketStatus, Priority, TicketSort: app.api.openapi makes
+    sure they exist), so generated clients use one type for them everywhere."""
+    schema = model.model_json_schema(ref_template=f"{REF_PREFIX}{{model}}")
     parameters = []
     for name, field_schema in schema["properties"].items():
-        parameter = {"name": name, "in": "query", "required": False, "schema": inline(field_schema)}
+        parameter = {"name": name, "in": "query", "required": False, "schema": field_schema}
         if "description" in field_schema:
             parameter["description"] = field_schema["description"]
         parameters.append(parameter)
     return parameters
-
-
-def query_model_errors() -> dict[str, Any]:
-    """The OpenAPI response for its 422: FastAPI's HTTPValidationError, as for its own parameters."""
-    schema = {"$ref": f"{REF_PREFIX}HTTPValidationError"}
-    return {"description": "Validation Error", "content": {"application/json": {"schema": schema}}}

@@ -374,7 +374,7 @@ def test_authorize_in_swagger_ui_logs_in_and_try_it_out_uses_the_token(
     page.evaluate("document.querySelector('.auth-btn-wrapper .btn-done').click()")
 
     # GET /users/me with the token: Try it out, Execute, a 200 naming the account.
-    operation = "#operations-users-read_me_api_v1_users_me_get"
+    operation = "#operations-users-read_me"  # the operationId (app.api.openapi)
     page.evaluate(f"document.querySelector('{operation} .opblock-summary-control').click()")
     page.wait_for(f"!!document.querySelector('{operation} .try-out__btn')")
     page.evaluate(f"document.querySelector('{operation} .try-out__btn').click()")

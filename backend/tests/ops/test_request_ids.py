@@ -235,10 +235,10 @@ def test_every_log_line_of_a_request_names_it(
 
 def test_the_schema_documents_the_error_body(client: TestClient) -> None:
     schema = client.get(f"{API}/openapi.json").json()
-    assert set(schema["components"]["schemas"]["ErrorBody"]["required"]) == {"detail", "request_id"}
+    assert set(schema["components"]["schemas"]["ApiError"]["required"]) == {"detail", "request_id"}
     read = schema["paths"]["/api/v1/tickets/{ticket_id}"]["get"]["responses"]
     assert {"401", "404", "500", "503"} <= set(read)
-    assert read["404"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+    assert read["404"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ApiError"}
     create = schema["paths"]["/api/v1/tickets/"]["post"]["responses"]
     assert {"400", "401", "403", "409", "413", "422", "500", "503"} <= set(create)
     assert "503" not in schema["paths"]["/health"]["get"]["responses"]  # touches no database

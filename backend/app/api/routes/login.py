@@ -5,6 +5,7 @@ from fastapi import APIRouter, Form, Request, Response
 
 from app import crud
 from app.api.deps import SessionDep
+from app.api.openapi import answers
 from app.api.strict_json import StrictJSONRoute
 from app.core import security
 from app.core.config import get_settings
@@ -15,7 +16,7 @@ router = APIRouter(tags=["login"], route_class=StrictJSONRoute)
 
 @router.post(
     "/login/access-token",
-    responses={400: {"description": "Incorrect email or password"}, 429: {"description": "Throttled"}},
+    responses=answers(400, 422, 429),
 )
 def login_access_token(
     session: SessionDep, request: Request, response: Response, form: Annotated[LoginForm, Form()]

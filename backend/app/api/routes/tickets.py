@@ -1,21 +1,25 @@
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic_core import to_json
 
 from app import crud
 from app.api.deps import CurrentUser, IdempotencyKeyHeader, IfMatch, PageDep, PathId, SessionDep, etag
-from app.api.query_params import query_model, query_model_errors, query_parameters
+from app.api.openapi import answers
+from app.api.query_params import query_model, query_parameters
 from app.api.strict_json import StrictJSONRoute
 from app.core import idempotency
 from app.core.config import get_settings
 from app.models import (
+    ApiError,
     Comment,
     CommentCreate,
     CommentPublic,
     CommentsPublic,
+    MoveRefusedError,
     StatusChange,
     Ticket,
+    TicketClosedError,
     TicketCreate,
     TicketEventPublic,
     TicketEventsPublic,
@@ -28,15 +32,9 @@ from app.models import (
 
 router = APIRouter(prefix="/tickets", tags=["tickets"], route_class=StrictJSONRoute)
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Ticket not found (or not visible to you)"}
-}
-WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **NOT_FOUND,
-    403: {"description": "Your role may not do this"},
-    409: {"description": "Not allowed in the ticket's current state"},
-    412: {"description": "If-Match names an older version"},
-}
+# What each operation can answer besides its success (app.api.openapi). A 409 on a create: the same
+# Idempotency-Key is still being processed (see Retry-After).
+BUSY_KEY = (409, ApiError, ["Retry-After"])
 
 
 def _with_etag(response: Response, ticket: Ticket) -> Ticket:
@@ -44,18 +42,11 @@ def _with_etag(response: Response, ticket: Ticket) -> Ticket:
     return ticket
 
 
-# The creates take an Idempotency-Key (app.core.idempotency).
-IDEMPOTENT_CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"description": "Your role may not do this"},
-    409: {"description": "A request with this Idempotency-Key is still being processed (see Retry-After)"},
-}
-
-
 @router.post(
     "/",
     response_model=TicketPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=IDEMPOTENT_CREATE_ERRORS,
+    responses=answers(403, BUSY_KEY, 422, status=201, headers=["ETag", "Location", "Idempotent-Replayed"]),
 )
 def create_ticket(
     session: SessionDep,
@@ -87,7 +78,7 @@ def create_ticket(
     response_model=TicketsPublic,
     # The query is validated by its own dependency (app.api.query_params), so FastAPI documents
     # neither its parameters nor its 422.
-    responses={422: query_model_errors()},
+    responses=answers(422),
     openapi_extra={"parameters": query_parameters(TicketQuery)},
 )
 def list_tickets(
@@ -107,12 +98,16 @@ def list_tickets(
     return Response(to_json(page), media_type="application/json")
 
 
-@router.get("/{ticket_id:id}", response_model=TicketPublic, responses=NOT_FOUND)
+@router.get("/{ticket_id:id}", response_model=TicketPublic, responses=answers(404, 422, headers=["ETag"]))
 def read_ticket(session: SessionDep, user: CurrentUser, ticket_id: PathId, response: Response) -> Ticket:
     return _with_etag(response, crud.get_ticket(session=session, ticket_id=ticket_id, viewer=user))
 
 
-@router.patch("/{ticket_id:id}", response_model=TicketPublic, responses=WRITE_ERRORS)
+@router.patch(
+    "/{ticket_id:id}",
+    response_model=TicketPublic,
+    responses=answers(403, 404, (409, TicketClosedError), 412, 422, headers=["ETag"]),
+)
 def update_ticket(
     session: SessionDep,
     user: CurrentUser,
@@ -128,7 +123,11 @@ def update_ticket(
     return _with_etag(response, ticket)
 
 
-@router.patch("/{ticket_id:id}/status", response_model=TicketPublic, responses=WRITE_ERRORS)
+@router.patch(
+    "/{ticket_id:id}/status",
+    response_model=TicketPublic,
+    responses=answers(403, 404, (409, MoveRefusedError), 412, 422, headers=["ETag"]),
+)
 def move_ticket(
     session: SessionDep,
     user: CurrentUser,
@@ -142,13 +141,13 @@ def move_ticket(
     return _with_etag(response, ticket)
 
 
-@router.get("/{ticket_id:id}/transitions", response_model=TransitionsPublic, responses=NOT_FOUND)
+@router.get("/{ticket_id:id}/transitions", response_model=TransitionsPublic, responses=answers(404, 422))
 def list_transitions(session: SessionDep, user: CurrentUser, ticket_id: PathId) -> TransitionsPublic:
     """The states you may move this ticket to now, each with the fields the move requires."""
     return crud.list_transitions(session=session, ticket_id=ticket_id, viewer=user)
 
 
-@router.get("/{ticket_id:id}/events", response_model=TicketEventsPublic, responses=NOT_FOUND)
+@router.get("/{ticket_id:id}/events", response_model=TicketEventsPublic, responses=answers(404, 422))
 def list_events(
     session: SessionDep, user: CurrentUser, ticket_id: PathId, page: PageDep
 ) -> TicketEventsPublic:
@@ -163,7 +162,7 @@ def list_events(
     "/{ticket_id:id}/comments",
     response_model=CommentPublic,
     status_code=status.HTTP_201_CREATED,
-    responses={**WRITE_ERRORS, **IDEMPOTENT_CREATE_ERRORS},
+    responses=answers(403, 404, BUSY_KEY, 422, status=201, headers=["Idempotent-Replayed"]),
 )
 def add_comment(
     session: SessionDep,
@@ -187,7 +186,7 @@ def add_comment(
         )
 
 
-@router.get("/{ticket_id:id}/comments", response_model=CommentsPublic, responses=NOT_FOUND)
+@router.get("/{ticket_id:id}/comments", response_model=CommentsPublic, responses=answers(404, 422))
 def list_comments(session: SessionDep, user: CurrentUser, ticket_id: PathId, page: PageDep) -> CommentsPublic:
     """Oldest first. Internal notes are listed only for agents and admins."""
     comments, count = crud.list_comments(
@@ -196,8 +195,13 @@ def list_comments(session: SessionDep, user: CurrentUser, ticket_id: PathId, pag
     return CommentsPublic(data=[CommentPublic.model_validate(c) for c in comments], count=count)
 
 
-@router.delete("/{ticket_id:id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS)
-def delete_ticket(session: SessionDep, user: CurrentUser, ticket_id: PathId) -> Response:
-    """Admins only. The ticket's events and comments are deleted with it."""
-    crud.delete_ticket(session=session, ticket_id=ticket_id, actor=user)
+@router.delete(
+    "/{ticket_id:id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=answers(403, 404, 412, 422, status=204),
+)
+def delete_ticket(session: SessionDep, user: CurrentUser, ticket_id: PathId, expected: IfMatch) -> Response:
+    """Admins only. The ticket's events and comments are deleted with it. Honours `If-Match`: a
+    delete based on an outdated read is refused (412)."""
+    crud.delete_ticket(session=session, ticket_id=ticket_id, actor=user, expected=expected)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
