@@ -10,12 +10,13 @@ that differ from the migrations (the differences follow the error line); 130 int
 SIGTERM).
 """
 
+import asyncio
 import functools
 import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, NoReturn, ParamSpec, TypeVar
@@ -51,8 +52,9 @@ from app import crud, factories
 from app import seed as seeding
 from app.core import migrations, passwords, security
 from app.core.config import ConfigError, get_settings
+from app.core.database import Database, create_async_db_engine
 from app.core.db import create_db_engine, get_engine
-from app.models import Role, UserCreate
+from app.models import Role, User, UserCreate
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_AT_HEAD = 1, 2, 3, 4
 EXIT_REFUSED, EXIT_SCHEMA_DIFFERS, EXIT_INTERRUPTED = 5, 6, 130
@@ -126,8 +128,26 @@ def engine() -> Engine:
 
 
 def current_revision() -> str | None:
-    with Session(engine()) as session:
-        return crud.get_schema_revision(session=session)
+    with engine().connect() as connection:
+        return migrations.current_revision(connection)
+
+
+T = TypeVar("T")
+
+
+def with_database(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run async data access (app.crud) from a command: an event loop and an async engine of its own."""
+
+    async def main() -> T:
+        async_engine = create_async_db_engine(database_url())
+        db = Database(async_engine)
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+            await async_engine.dispose()
+
+    return asyncio.run(main())
 
 
 def quiet_alembic() -> None:
@@ -577,11 +597,15 @@ def create_superuser(
     user_in = superuser_input(email, password)
     if problem := passwords.weakness(user_in.password, [user_in.email]):
         fail(f"invalid superuser: password: {problem}", EXIT_USAGE)
-    with Session(engine()) as session:
-        existing = crud.get_user_by_email(session=session, email=user_in.email)
-        if existing is not None:
-            fail(f"a user with e-mail {existing.email} already exists")
-        user = crud.create_user(session=session, user_in=user_in)
+
+    async def create(db: Database) -> User | None:
+        if await crud.get_user_by_email(db=db, email=user_in.email) is not None:
+            return None
+        return await crud.create_user(db=db, user_in=user_in)
+
+    user = with_database(create)
+    if user is None:
+        fail(f"a user with e-mail {user_in.email} already exists")
     out.print(f"created admin {user.email}")
 
 
@@ -602,13 +626,15 @@ def ensure_first_superuser() -> str:
     """
     settings = get_settings()
     user_in = superuser_input(settings.FIRST_SUPERUSER, settings.FIRST_SUPERUSER_PASSWORD)
-    with Session(engine()) as session:
-        existing = crud.get_user_by_email(session=session, email=user_in.email)
-        if existing is not None:
-            return f"first superuser {existing.email} already exists"
+
+    async def ensure(db: Database) -> str:
+        if await crud.get_user_by_email(db=db, email=user_in.email) is not None:
+            return f"first superuser {user_in.email} already exists"
         hashed = security.hash_password(user_in.password)
-        user = crud.create_user(session=session, user_in=user_in, hashed_password=hashed)
-    return f"created admin {user.email} (FIRST_SUPERUSER)"
+        await crud.create_user(db=db, user_in=user_in, hashed_password=hashed)
+        return f"created admin {user_in.email} (FIRST_SUPERUSER)"
+
+    return with_database(ensure)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,8 @@
 
 Layers, outermost first: the client address behind trusted proxies (only with FORWARDED_ALLOW_IPS),
 request context (X-Request-ID, access log, metrics), security headers, CORS, the catch-all for
-unhandled errors (500), the body size limit (413), then FastAPI with the handlers below. Every
+unhandled errors (500), the API request deadline (503), the body size limit (413), then FastAPI
+with the handlers below. Every
 error body is `{"detail": ..., "request_id": ...}` (app.core.error_body).
 """
 
@@ -19,12 +20,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app.api.deadline import DeadlineMiddleware
 from app.api.docs import add_docs
 from app.api.main import api_router
 from app.api.openapi import complete, operation_id
@@ -32,7 +33,7 @@ from app.api.routes import ops
 from app.api.security_headers import SecurityHeadersMiddleware
 from app.core.asgi import ResponseTracker
 from app.core.config import API_V1_STR, ConfigError, Settings, get_settings
-from app.core.db import get_engine, read_only_engine
+from app.core.database import dispose_async_engine, get_async_engine
 from app.core.error_body import error_response
 from app.core.errors import (
     BadCredentials,
@@ -49,6 +50,7 @@ from app.core.logging import configure_logging
 from app.core.metrics import Metrics
 from app.core.migrations import current_revision, head_revision
 from app.core.request_context import KNOWN_METHODS, REQUEST_ID_HEADER, RequestContextMiddleware
+from app.models import TicketStatus
 
 error_log = logging.getLogger("app.errors")
 startup_log = logging.getLogger("app.startup")
@@ -144,17 +146,18 @@ def _missing_schema(exc: Exception) -> bool:
     return any(text in str(original or "") for text in _MISSING_SCHEMA_TEXT)
 
 
-def schema_behind() -> tuple[str | None, str] | None:
+async def schema_behind() -> tuple[str | None, str] | None:
     """(current revision, head) when the database answers but is not migrated to head, else None."""
     head = head_revision()
-    with read_only_engine().connect() as connection:  # never waits for SQLite's write lock
-        current = current_revision(connection)
+    async with get_async_engine().connect() as connection:  # a read: no write lock on SQLite
+        current = await connection.run_sync(current_revision)
+        await connection.rollback()
     return None if current == head else (current, head)
 
 
 async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     if _missing_schema(exc):
-        behind = await run_in_threadpool(schema_behind)
+        behind = await schema_behind()
         if behind is not None:
             error_log.warning(
                 "database schema at %s, head %s: run `db migrate`", behind[0] or "base (empty)", behind[1]
@@ -168,12 +171,12 @@ async def database_unavailable(_request: Request, exc: Exception) -> JSONRespons
     return error_response(503, DATABASE_UNAVAILABLE, headers={"Retry-After": "2"})
 
 
-def startup_checks(settings: Settings) -> None:
+async def startup_checks(settings: Settings) -> None:
     """One line each for what a developer should fix: placeholders, an unmigrated database."""
     for warning in settings.development_warnings() if settings.ENVIRONMENT == "local" else []:
         startup_log.warning(warning)
     try:
-        behind = schema_behind()
+        behind = await schema_behind()
     except SQLAlchemyError as exc:
         startup_log.warning(
             "database unreachable at startup (%s); requests answer 503 until it is back", type(exc).__name__
@@ -252,8 +255,10 @@ def create_app() -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Again at startup: the server may have configured its own loggers after the import.
         configure_logging(settings.LOG_LEVEL, fmt)
-        await run_in_threadpool(startup_checks, settings)
+        await startup_checks(settings)
         yield
+        # The pool's connections belong to this event loop: close them while it still runs.
+        await dispose_async_engine()
 
     application = FastAPI(
         title=settings.PROJECT_NAME,
@@ -264,10 +269,13 @@ def create_app() -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    metrics = Metrics(get_engine)
+    metrics = Metrics(get_async_engine, [status.value for status in TicketStatus])
     application.state.metrics = metrics
 
     application.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)
+    application.add_middleware(
+        DeadlineMiddleware, prefix=API_V1_STR, seconds=settings.API_REQUEST_TIMEOUT_SECONDS
+    )
     application.add_middleware(UnhandledErrorMiddleware)
     if settings.all_cors_origins:
         application.add_middleware(

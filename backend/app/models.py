@@ -772,7 +772,7 @@ class IdempotencyState(StrEnum):
 
 
 class IdempotencyKey(SQLModel, table=True):
-    """An `Idempotency-Key` a user sent on a create, and the response it got (app.core.idempotency).
+    """An `Idempotency-Key` a user sent on a create, and the response it got (app.api.idempotency).
 
     `fingerprint` is `METHOD path sha256(canonical JSON body)`: the same key on another request is
     refused. The row is completed in the transaction that stores the created row, so "completed"

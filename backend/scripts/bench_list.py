@@ -28,6 +28,10 @@ import psycopg
 
 BACKEND = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BACKEND))
+# One key for the app, the floor and this script: list cursors are signed with it (the deep-page
+# cursor below is made here), so it is set before the app's settings are first read.
+SECRET_KEY = secrets.token_urlsafe(48)
+os.environ["SECRET_KEY"] = SECRET_KEY
 
 from benchkit import free_port, wait_until_healthy  # noqa: E402
 
@@ -44,6 +48,29 @@ SECOND_PAGE, DEEP_PAGE = "keyset: 2nd page", "keyset: page at 90 % depth"
 WRK_SCRIPT = """
 local token = os.getenv("BENCH_TOKEN")
 wrk.headers["Authorization"] = token and ("Bearer " .. token) or nil
+-- Writes (BENCH_METHOD, BENCH_BODY): POST a body as it is; with BENCH_IDS (a file of ticket ids, one
+-- per line), each request goes to the next id, every thread taking its own share, so that each
+-- ticket gets one request (e.g. one lifecycle move).
+local method, body, idfile = os.getenv("BENCH_METHOD"), os.getenv("BENCH_BODY"), os.getenv("BENCH_IDS")
+local threads, ids, counter, stride = 0, {}, 0, 1
+if method and method ~= "" then
+  wrk.method = method
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/json"
+end
+setup = function(thread) thread:set("offset", threads); threads = threads + 1 end
+init = function(args)
+  counter = tonumber(offset) or 0
+  stride = 2
+  if idfile and idfile ~= "" then for line in io.lines(idfile) do ids[#ids + 1] = line end end
+end
+request = function()
+  if #ids == 0 then return wrk.format() end
+  counter = counter + stride
+  local id = ids[(counter % #ids) + 1]
+  local path = string.gsub(wrk.path, "{id}", id)
+  return wrk.format(nil, path)
+end
 done = function(summary, latency, requests)
   io.write(string.format(
     'RESULT {"requests": %d, "seconds": %.3f, "non2xx": %d, "socket_errors": %d, ' ..
@@ -78,7 +105,7 @@ def serve(module: str, url: str, log: Path) -> tuple[subprocess.Popen[bytes], st
         "DB_POOL_SIZE": "20",
         # As deployed: production settings (JSON log lines, a real key), one worker.
         "ENVIRONMENT": "production",
-        "SECRET_KEY": secrets.token_urlsafe(48),
+        "SECRET_KEY": SECRET_KEY,
         "FIRST_SUPERUSER_PASSWORD": secrets.token_urlsafe(24),
     }
     proc = subprocess.Popen(
@@ -108,10 +135,17 @@ def machine_ticks() -> tuple[int, int]:
 
 
 def wrk(
-    url: str, token: str | None, seconds: int, connections: int, script: Path, server_pid: int
+    url: str,
+    token: str | None,
+    seconds: int,
+    connections: int,
+    script: Path,
+    server_pid: int,
+    write: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """wrk's figures, plus the CPU the server spent per request and the machine's steal time."""
-    env = {**os.environ, "BENCH_TOKEN": token or ""}
+    """wrk's figures, plus the CPU the server spent per request and the machine's steal time.
+    `write`: BENCH_METHOD, BENCH_BODY and BENCH_IDS for the write cases (see WRK_SCRIPT)."""
+    env = {**os.environ, "BENCH_TOKEN": token or "", **(write or {})}
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url]
     cpu_before, (steal_before, ticks_before) = process_cpu_seconds(server_pid), machine_ticks()
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
@@ -165,6 +199,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20, help="Duration of each wrk run.")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
+    parser.add_argument(
+        "--cases", nargs="*", help="Run only the cases whose names contain one of these (default: all)."
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -174,6 +211,9 @@ def main() -> None:
         conn.execute("VACUUM ANALYZE")
         total = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]  # type: ignore[index]
         (term, term_hits), (comment_term, comment_term_hits) = rare_terms(conn, total)
+        open_ids = [
+            row[0] for row in conn.execute("SELECT id FROM tickets WHERE status = 'open' ORDER BY id")
+        ]
         depth = int(total * 0.9)
         deep = conn.execute(
             "SELECT created_at, id FROM tickets ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1", (depth,)
@@ -203,6 +243,11 @@ def main() -> None:
         second = httpx.get(
             f"{app_base}/api/v1/tickets/?limit=50", headers={"Authorization": f"Bearer {token}"}
         )
+        deep_page = httpx.get(
+            f"{app_base}/api/v1/tickets/?limit=50&cursor={cursor}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert deep_page.status_code == 200 and deep_page.json()["data"], deep_page.text
         cases = [
             (LIST_API, f"{app_base}/api/v1/tickets/?{filters}", token),
             (LIST_FLOOR, f"{floor_base}/floor/tickets?{filters}", None),
@@ -225,12 +270,47 @@ def main() -> None:
             # then with authentication (the token, and the user read through the ORM).
             ("cost of the stack: GET /ping", f"{app_base}/ping", None),
             ("cost of the stack + auth: GET /users/me", f"{app_base}/api/v1/users/me", token),
+            # Single requests (the request path of issue [4/8]): a read, a create, a lifecycle move.
+            ("GET /tickets/{id}", f"{app_base}/api/v1/tickets/{open_ids[-1]}", token),
+            ("POST /tickets/", f"{app_base}/api/v1/tickets/", token),
+            (
+                "PATCH /tickets/{id}/status (open -> cancelled)",
+                f"{app_base}/api/v1/tickets/{{id}}/status",
+                token,
+            ),
         ]
+        writes = {
+            "POST /tickets/": {
+                "BENCH_METHOD": "POST",
+                "BENCH_BODY": json.dumps({"title": "Printer on fire"}),
+            },
+            "PATCH /tickets/{id}/status (open -> cancelled)": {
+                "BENCH_METHOD": "PATCH",
+                "BENCH_BODY": json.dumps({"status": "cancelled", "reason": "Duplicate"}),
+            },
+        }
+        unmoved = list(open_ids[:-1])  # each move takes tickets no run has moved yet
         results: dict[str, dict[str, Any]] = {}
         for name, url, auth in cases:
+            if args.cases and not any(wanted in name for wanted in args.cases):
+                continue
             pid = (floor_proc if url.startswith(floor_base) else app_proc).pid
-            wrk(url, auth, 3, args.connections, script, pid)  # warm-up
-            results[name] = wrk(url, auth, args.seconds, args.connections, script, pid)
+            runs = []
+            for seconds in (3, args.seconds):  # a warm-up, then the measured run
+                write = dict(writes.get(name, {}))
+                if "{id}" in url:
+                    share, unmoved = unmoved[: seconds * 2000], unmoved[seconds * 2000 :]
+                    ids_file = workdir / f"ids-{len(unmoved)}.txt"
+                    ids_file.write_text("\n".join(map(str, share)))
+                    write["BENCH_IDS"] = str(ids_file)
+                runs.append(wrk(url, auth, seconds, args.connections, script, pid, write))
+            results[name] = runs[-1]
+            r = runs[-1]
+            print(
+                f"{name:52} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:.1f} ms  p95 {r['p95_ms']:.1f} ms  "
+                f"non-2xx {r['non2xx']}  cpu {r['server_cpu_ms']:.2f} ms/req  steal {r['steal_pct']:.1f} %",
+                flush=True,
+            )
     finally:
         for proc in (app_proc, floor_proc):
             proc.terminate()
@@ -250,6 +330,8 @@ def main() -> None:
             f"{name:52} {r['rps']:8.0f} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['p99_ms']:8.1f} {r['non2xx']:8d} "
             f"{r['server_cpu_ms']:11.2f} {r['steal_pct']:8.1f}"
         )
+    if not all(n in results for n in (LIST_API, LIST_FLOOR, EXACT_API, EXACT_FLOOR, SECOND_PAGE, DEEP_PAGE)):
+        return  # a partial run (--cases): no summary
     api, floor_r, api_exact, floor_exact = (
         results[n] for n in (LIST_API, LIST_FLOOR, EXACT_API, EXACT_FLOOR)
     )

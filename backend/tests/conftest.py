@@ -1,7 +1,7 @@
 """Test wiring: a migrated test database, one rolled-back transaction per test."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 # Point the app at the test database before anything reads the settings.
 from tests import databases
@@ -18,17 +18,23 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
+import anyio.from_thread  # noqa: E402
 import pytest  # noqa: E402
 import uvicorn  # noqa: E402
+from anyio.from_thread import BlockingPortal  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine  # noqa: E402
+from sqlalchemy.pool import NullPool  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from app.api.deps import request_session  # noqa: E402
-from app.core import db, migrations  # noqa: E402
+from app.api.deps import request_database  # noqa: E402
+from app.core import database, db, migrations  # noqa: E402
 from app.core.config import get_settings  # noqa: E402
+from app.core.database import ConnectionDatabase, Database  # noqa: E402
 from app.main import app  # noqa: E402
 from tests import contract  # noqa: E402
+from tests.async_bridge import GreenletSession  # noqa: E402
 
 get_settings.cache_clear()
 
@@ -64,22 +70,67 @@ def engine() -> Iterator[Engine]:
     test_engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def async_engine(engine: Engine) -> AsyncEngine:
+    """The test database for async access. No pool: each test's loop makes its own connection."""
+    return database.create_async_db_engine(TEST_URL, poolclass=NullPool)
+
+
 @pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    """A session inside a transaction that is rolled back when the test ends.
+def portal() -> Iterator[BlockingPortal]:
+    """The test's event loop, in a thread (tests/async_bridge.py)."""
+    with anyio.from_thread.start_blocking_portal("asyncio") as loop:
+        yield loop
+
+
+@pytest.fixture
+def connection(portal: BlockingPortal, async_engine: AsyncEngine) -> Iterator[AsyncConnection]:
+    """The test's connection, inside a transaction that is rolled back when the test ends."""
+    conn = portal.call(async_engine.connect)
+    portal.call(conn.begin)
+    try:
+        yield conn
+    finally:
+        portal.call(conn.rollback)
+        portal.call(conn.close)
+
+
+@pytest.fixture
+def session(portal: BlockingPortal, connection: AsyncConnection) -> Iterator[Session]:
+    """A session inside the test's transaction (rolled back when the test ends).
 
     Code under test may commit: with `create_savepoint` its commits release savepoints and the
     outer transaction still undoes everything.
     """
-    connection = engine.connect()
-    outer = connection.begin()
-    test_session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    sync_session = Session(
+        bind=connection.sync_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    proxy = GreenletSession(portal, sync_session)
     try:
-        yield test_session
+        yield proxy  # type: ignore[misc]
     finally:
-        test_session.close()
-        outer.rollback()
-        connection.close()
+        proxy.close()
+
+
+RunDb = Callable[[Callable[[Database], Awaitable[Any]]], Any]
+
+
+@pytest.fixture
+def run_db(portal: BlockingPortal, connection: AsyncConnection) -> RunDb:
+    """Run `work(db)` (async crud calls, as a CLI or the worker makes them) in the test's loop, with
+    a Database on the test's connection: `run_db(lambda db: crud.get_user(db=db, user_id=1))`."""
+
+    def run(work: Callable[[Database], Awaitable[Any]]) -> Any:
+        async def main() -> Any:
+            shared = ConnectionDatabase(connection)
+            try:
+                return await work(shared)
+            finally:
+                await shared.close()
+
+        return portal.call(main)
+
+    return run
 
 
 class ContractCheckingClient(TestClient):
@@ -92,23 +143,27 @@ class ContractCheckingClient(TestClient):
 
 
 @pytest.fixture
-def client(session: Session) -> Iterator[TestClient]:
-    """The API, with its session dependency joined to the test's transaction; every response is
-    checked against the OpenAPI schema."""
+def client(portal: BlockingPortal, connection: AsyncConnection, session: Session) -> Iterator[TestClient]:
+    """The API, its database joined to the test's transaction (each request a Database on the test's
+    connection, in the test's loop); every response is checked against the OpenAPI schema."""
 
-    def same_session() -> Iterator[Session]:
-        session.expire_all()  # as if each request had a session of its own
-        yield session
+    async def same_connection() -> Any:
+        shared = ConnectionDatabase(connection)
+        try:
+            yield shared
+        finally:
+            await shared.close()
 
-    app.dependency_overrides[request_session] = same_session
-    with ContractCheckingClient(app) as test_client:
+    app.dependency_overrides[request_database] = same_connection
+    test_client = ContractCheckingClient(app)
+    test_client.portal = portal  # requests run in the loop that owns the connection
+    try:
         yield test_client
-    app.dependency_overrides.clear()
+    finally:
+        app.dependency_overrides.clear()
 
 
 # --- People and tickets ---------------------------------------------------------------------------
-
-from collections.abc import Callable  # noqa: E402
 
 from app.factories import TeamFactory, UserFactory  # noqa: E402
 from app.models import Role, Team, User  # noqa: E402
@@ -189,7 +244,8 @@ def live_api(engine: Engine) -> Iterator[str]:
     """The app served by uvicorn in a thread against the test database, with real commits (it does
     not share the test transaction): for tests that need concurrent requests. Yields the API base."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    database.use_async_engine(None)  # a fresh engine for the server's own event loop
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -200,3 +256,4 @@ def live_api(engine: Engine) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}{API}"
     server.should_exit = True
     thread.join(timeout=10)
+    database.use_async_engine(None)  # disposed by the app's shutdown, in the server's loop

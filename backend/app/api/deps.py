@@ -2,42 +2,38 @@
 
 import hmac
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BeforeValidator
-from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
 from app import crud
-from app.core import idempotency, request_context, security
+from app.api import idempotency
+from app.core import request_context, security
 from app.core.config import API_V1_STR, get_settings
-from app.core.db import get_session
+from app.core.database import Database, get_async_engine
 from app.core.types import MAX_ID
 from app.models import User
 from app.models import drop_null as not_null  # a header is never `null`: absent or a string
 from app.permissions import Permission, require
 
-# Safe methods only read (RFC 9110): their sessions are read-only (app.core.db.get_session).
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-
-async def request_session(request: Request) -> AsyncIterator[Session]:
-    """The request's session. Opening one does no I/O (it connects on first use), so it happens on
-    the event loop; closing it may (a rollback, the pool), so that runs in the threadpool."""
-    sessions = get_session(read_only=request.method in SAFE_METHODS)
-    session = next(sessions)
+async def request_database() -> AsyncIterator[Database]:
+    """The request's way to the database (app.core.database): reads, and write transactions that
+    begin when a write starts. Everything, the close included, runs on the event loop."""
+    db = Database(get_async_engine())
     try:
-        yield session
+        yield db
     finally:
-        await run_in_threadpool(sessions.close)  # get_session's own cleanup
+        await db.close()
 
 
-SessionDep = Annotated[Session, Depends(request_session)]
+DbDep = Annotated[Database, Depends(request_database)]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=f"{API_V1_STR}/login/access-token", auto_error=False)
 
@@ -50,16 +46,16 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-def get_current_user(session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
-    """The user a valid bearer token names; 401 for a missing, bad or expired token, or a user who
-    no longer exists or is inactive."""
+async def get_current_user(db: DbDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
+    """The user a valid bearer token names; 401 for a missing, bad, expired or revoked token (the
+    stamp), or a user who no longer exists or is inactive. One statement, on every request."""
     if not token:
         raise _unauthorized("Not authenticated")
     try:
         subject = security.read_access_token(token, secret=get_settings().SECRET_KEY)
     except security.InvalidToken:
         raise _unauthorized("Could not validate credentials")
-    user = crud.get_user(session=session, user_id=subject.user_id)
+    user = await crud.current_user(db=db, user_id=subject.user_id)
     if user is None or not user.is_active or not hmac.compare_digest(user.auth_stamp, subject.stamp):
         raise _unauthorized("Could not validate credentials")
     request_context.set_user_id(user.id)  # for the access log line of this request
@@ -69,7 +65,7 @@ def get_current_user(session: SessionDep, token: Annotated[str | None, Depends(o
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def if_match(
+async def if_match(
     header: Annotated[
         str | None,
         Header(
@@ -103,28 +99,34 @@ def etag(version: int) -> str:
 MAX_OFFSET = 10_000_000
 
 
+@dataclass(frozen=True)
 class Page:
     """`offset` (at most MAX_OFFSET) and `limit` (default 20, at most 100: larger is a 422, not a
-    silent cap). Any other query parameter is a 422, as on the ticket list."""
+    silent cap)."""
 
-    PARAMETERS = frozenset({"offset", "limit"})
-
-    def __init__(
-        self,
-        request: Request,
-        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip.")] = 0,
-        limit: Annotated[int, Query(ge=1, le=100, description="Rows to return (1-100).")] = 20,
-    ) -> None:
-        unknown = sorted(set(request.query_params) - self.PARAMETERS)
-        if unknown:
-            message = f"unknown parameter; allowed: {', '.join(sorted(self.PARAMETERS))}"
-            raise RequestValidationError(
-                [{"type": "extra_forbidden", "loc": ("query", name), "msg": message} for name in unknown]
-            )
-        self.offset, self.limit = offset, limit
+    offset: int
+    limit: int
 
 
-PageDep = Annotated[Page, Depends()]
+PAGE_PARAMETERS = frozenset({"offset", "limit"})
+
+
+async def page(
+    request: Request,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=100, description="Rows to return (1-100).")] = 20,
+) -> Page:
+    """The paging of a list. Any other query parameter is a 422, as on the ticket list."""
+    unknown = sorted(set(request.query_params) - PAGE_PARAMETERS)
+    if unknown:
+        message = f"unknown parameter; allowed: {', '.join(sorted(PAGE_PARAMETERS))}"
+        raise RequestValidationError(
+            [{"type": "extra_forbidden", "loc": ("query", name), "msg": message} for name in unknown]
+        )
+    return Page(offset, limit)
+
+
+PageDep = Annotated[Page, Depends(page)]
 
 
 class IdConvertor(Convertor[str]):
@@ -159,10 +161,10 @@ PathId = Annotated[
 ]
 
 
-def allowed(permission: Permission, action: str) -> Callable[[User], User]:
+def allowed(permission: Permission, action: str) -> Callable[[User], Awaitable[User]]:
     """A dependency: the current user, if their role has `permission` (else 403)."""
 
-    def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser) -> User:
         require(user, permission, action)
         return user
 
@@ -175,7 +177,7 @@ UserReader = Annotated[User, Depends(allowed(Permission.user_read, "read users")
 UserAdmin = Annotated[User, Depends(allowed(Permission.user_write, "manage users"))]
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(

@@ -121,6 +121,16 @@ class Settings(BaseSettings):
     DB_CONNECT_TIMEOUT_SECONDS: int = 2
     DB_POOL_SIZE: int = 10
     DB_WAIT_SECONDS: int = 60
+    # Bounds on every database wait of a request (app.core.database). Under contention a request
+    # queues for a pooled connection and for a lock up to these, then answers 503 with Retry-After.
+    DB_POOL_TIMEOUT_SECONDS: int = Field(default=5, ge=1)
+    DB_LOCK_TIMEOUT_SECONDS: int = Field(default=5, ge=1)
+    # A statement the server runs longer than this is cancelled by the server (PostgreSQL).
+    DB_STATEMENT_TIMEOUT_SECONDS: int = Field(default=15, ge=1)
+    # A request under /api/v1 answers within this, whatever happens below (a database that stops
+    # answering without closing its connections): 503 with Retry-After. Keep it above the pool and
+    # lock timeouts, which give their own 503 first.
+    API_REQUEST_TIMEOUT_SECONDS: int = Field(default=12, ge=1)
 
     # --- Operations (issue 6): log format, request size limit, idempotent retries ---------------
     # auto: readable lines when ENVIRONMENT=local, one JSON object per line otherwise.

@@ -15,7 +15,7 @@ each worker separately.
 
 import logging
 from collections.abc import Callable, Iterable
-from contextlib import suppress
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -27,12 +27,6 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
-
-from app import crud
-from app.models import TicketStatus
 
 logger = logging.getLogger("app.metrics")
 # No `*_created` series: they double the output and nothing here graphs them.
@@ -44,9 +38,9 @@ HTTP_LABELS = ("method", "route", "status")
 
 
 class PoolCollector(Collector):
-    """The connection pool of the process-wide engine, read when scraped."""
+    """The connection pool of the process-wide engine (the request path's), read when scraped."""
 
-    def __init__(self, engine: Callable[[], Engine]) -> None:
+    def __init__(self, engine: Callable[[], Any]) -> None:
         self.engine = engine
 
     def collect(self) -> Iterable[Metric]:
@@ -65,7 +59,8 @@ class PoolCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, engine: Callable[[], Engine]) -> None:
+    def __init__(self, engine: Callable[[], Any], statuses: Iterable[str]) -> None:
+        self.statuses = list(statuses)
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "incident_desk_http_requests",
@@ -106,17 +101,13 @@ class Metrics:
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
 
-    def render(self, session: Session) -> bytes:
-        """The Prometheus text exposition, with the ticket counts read through `session`."""
-        try:
-            counts = crud.count_tickets_by_status(session=session)
-        except SQLAlchemyError as exc:
-            with suppress(SQLAlchemyError):
-                session.rollback()
-            logger.warning("metrics: could not count tickets (%s)", type(exc).__name__)
+    def render(self, ticket_counts: dict[str, int] | None) -> bytes:
+        """The Prometheus text exposition. `ticket_counts` (tickets by status, read by the caller):
+        None when the database could not be read, which leaves that family out and is counted."""
+        if ticket_counts is None:
             self.scrape_errors.inc()
             self.tickets.clear()
         else:
-            for status in TicketStatus:
-                self.tickets.labels(status.value).set(counts.get(status, 0))
+            for status in self.statuses:
+                self.tickets.labels(status).set(ticket_counts.get(status, 0))
         return generate_latest(self.registry)

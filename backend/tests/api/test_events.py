@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from app import crud
+from app.crud import tickets
 from app.models import TicketEvent, User
 from tests.api.test_tickets import counts
 from tests.utils import API, create_ticket, move
@@ -118,7 +118,7 @@ def test_the_database_refuses_to_edit_or_delete_events(
 ) -> None:
     create_ticket(client, as_agent)
     with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
-        session.execute(text(statement))
+        session.exec(text(statement))
 
 
 def test_a_change_is_never_stored_without_its_events(
@@ -126,17 +126,16 @@ def test_a_change_is_never_stored_without_its_events(
 ) -> None:
     ticket = create_ticket(client, as_agent, title="Before")
     before = counts(session)
-    real_record = crud._Change.record
+    real_record = tickets.Change.record
 
-    def broken_record(self: crud._Change, *args: Any, **kwargs: Any) -> None:
+    def broken_record(self: tickets.Change, *args: Any, **kwargs: Any) -> None:
         real_record(self, *args, **kwargs)
         self.events[-1].ticket_id = 2_000_000_000  # no such ticket: the event insert must fail
 
-    monkeypatch.setattr(crud._Change, "record", broken_record)
+    monkeypatch.setattr(tickets.Change, "record", broken_record)
     failing = TestClient(client.app, raise_server_exceptions=False)
     response = failing.patch(f"{API}/tickets/{ticket['id']}", json={"title": "After"}, headers=as_agent)
     assert response.status_code == 500
-    session.rollback()
     monkeypatch.undo()
     assert counts(session) == before
     assert client.get(f"{API}/tickets/{ticket['id']}", headers=as_agent).json() == ticket

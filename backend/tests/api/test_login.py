@@ -74,13 +74,13 @@ def test_failures_per_account_are_throttled_and_success_resets(client: TestClien
 def test_lock_ends_when_the_window_has_passed(
     client: TestClient, agent: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app import crud
+    from app.crud import common
 
     for _ in range(get_settings().LOGIN_MAX_FAILURES_PER_ACCOUNT):
         login(client, agent.email, "wrong-password")
     assert login(client, agent.email, DEMO_PASSWORD).status_code == 429
     later = datetime.now(UTC) + timedelta(seconds=get_settings().LOGIN_WINDOW_SECONDS + 1)
-    monkeypatch.setattr(crud, "utcnow", lambda: later)
+    monkeypatch.setattr(common, "utcnow", lambda: later)
     assert login(client, agent.email, DEMO_PASSWORD).status_code == 200
 
 

@@ -1,11 +1,13 @@
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from anyio.from_thread import BlockingPortal
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.api.deps import request_session
-from app.core import db, migrations
+from app.api.deps import request_database
+from app.core import database, migrations
+from app.core.database import Database
 from app.main import app
 from tests.databases import scratch_database
 
@@ -17,11 +19,11 @@ def test_ping(client: TestClient) -> None:
 
 
 def test_health_needs_no_database(client: TestClient) -> None:
-    def no_database() -> Iterator[Session]:
+    async def no_database() -> AsyncIterator[Database]:
         raise AssertionError("/health must not open a session")
         yield  # pragma: no cover
 
-    app.dependency_overrides[request_session] = no_database
+    app.dependency_overrides[request_database] = no_database
     response = client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
@@ -40,23 +42,26 @@ def test_db_health_at_head(client: TestClient) -> None:
 
 
 @pytest.fixture
-def client_on(client: TestClient) -> Iterator[object]:
-    """Point the API's session at another database."""
-    engines = []
+def client_on(client: TestClient, portal: BlockingPortal) -> Iterator[object]:
+    """Point the API's database at another one."""
+    engines: list[AsyncEngine] = []
 
     def use(url: str) -> None:
-        engine = db.create_db_engine(url)
+        engine = database.create_async_db_engine(url)
         engines.append(engine)
 
-        def other_session() -> Iterator[Session]:
-            with Session(engine) as s:
-                yield s
+        async def other_database() -> AsyncIterator[Database]:
+            other = Database(engine)
+            try:
+                yield other
+            finally:
+                await other.close()
 
-        app.dependency_overrides[request_session] = other_session
+        app.dependency_overrides[request_database] = other_database
 
     yield use
     for engine in engines:
-        engine.dispose()
+        portal.call(engine.dispose)
 
 
 def test_db_health_unreachable_is_503(client: TestClient, client_on) -> None:  # type: ignore[no-untyped-def]

@@ -1,23 +1,29 @@
 """`db create-superuser`: prompts for what is not given, refuses bad input with one line."""
 
-from sqlmodel import Session
+import asyncio
+
 from typer.testing import CliRunner
 
 from app import crud
 from app.cli import app
-from app.core import db, migrations
+from app.core import database, migrations
+from app.core.database import Database
 from app.models import Role
 from tests.cli.conftest import count, one_error
 
 
 def authenticated_role(url: str, email: str, password: str) -> Role | None:
-    engine = db.create_db_engine(url)
-    try:
-        with Session(engine) as session:
-            user = crud.authenticate(session=session, email=email, password=password)
+    async def role() -> Role | None:
+        engine = database.create_async_db_engine(url)
+        db = Database(engine)
+        try:
+            user = await crud.authenticate(db=db, email=email, password=password)
             return user.role if user else None
-    finally:
-        engine.dispose()
+        finally:
+            await db.close()
+            await engine.dispose()
+
+    return asyncio.run(role())
 
 
 def test_prompts_for_email_and_hidden_password(runner: CliRunner, scratch_url: str) -> None:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from app import crud
 from app import seed as seeding
 from app.cli import app
-from app.core import db, migrations
+from app.core import database, db, migrations
 from app.core.config import get_settings
 from app.factories import DEMO_PASSWORD
 from app.main import app as api
@@ -40,9 +40,9 @@ def test_seed_prints_counts_elapsed_and_demo_logins(seeded: Seeded) -> None:
 
 
 def test_demo_logins_work_and_the_api_writes_after_a_seed(seeded: Seeded) -> None:
-    previous = db.use_engine(seeded.engine)
+    previous = database.use_async_engine(database.create_async_db_engine(seeded.url))
     try:
-        with TestClient(api) as client:
+        with TestClient(api) as client:  # its shutdown disposes the engine
             tokens = {}
             for role, email in seeding.DEMO_LOGINS.items():
                 response = client.post(
@@ -64,7 +64,7 @@ def test_demo_logins_work_and_the_api_writes_after_a_seed(seeded: Seeded) -> Non
             assert comment.status_code == 201, comment.text
             assert comment.json()["id"] == count(seeded.engine, "comments")
     finally:
-        db.use_engine(previous)
+        database.use_async_engine(previous)
         execute(seeded.url, "DELETE FROM tickets WHERE id = 121")
 
 

@@ -31,7 +31,7 @@ from schemathesis.generation.stateful.state_machine import APIStateMachine
 from sqlmodel import Session
 
 from app import search
-from app.core import idempotency
+from app.api import idempotency
 from app.main import app
 from app.models import Comment, Team, Ticket, User
 from tests.conftest import MakeUser

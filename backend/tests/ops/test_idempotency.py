@@ -10,8 +10,9 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from app import crud
-from app.core import idempotency
+from app.api import idempotency
 from app.core.config import get_settings
+from app.crud import tickets
 from app.models import (
     Comment,
     IdempotencyKey,
@@ -22,6 +23,7 @@ from app.models import (
     User,
     utcnow,
 )
+from tests.conftest import RunDb
 from tests.utils import API, create_ticket, error_body
 
 Headers = dict[str, str]
@@ -37,7 +39,6 @@ def count(session: Session, model: Any, *where: Any) -> int:
 
 
 def key_row(session: Session, user: User, key: str = "6c1f5a0e-retry-me") -> IdempotencyKey | None:
-    session.expire_all()
     return session.get(IdempotencyKey, (user.id, key))
 
 
@@ -101,23 +102,25 @@ def test_keys_belong_to_their_user(
     assert "Idempotent-Replayed" not in theirs.headers
 
 
-def claim(session: Session, user: User, body: TicketCreate, *, age: timedelta = timedelta(0)) -> None:
+def claim(run_db: RunDb, user: User, body: TicketCreate, *, age: timedelta = timedelta(0)) -> None:
     assert user.id is not None
-    crud.claim_idempotency_key(
-        session=session,
-        user_id=user.id,
-        key="6c1f5a0e-retry-me",
-        fingerprint=idempotency.fingerprint("POST", TICKETS, body),
-        now=utcnow() - age,
-        ttl=timedelta(hours=24),
-        abandoned_after=idempotency.ABANDONED_AFTER,
+    run_db(
+        lambda db: crud.claim_idempotency_key(
+            db=db,
+            user_id=user.id,
+            key="6c1f5a0e-retry-me",
+            fingerprint=idempotency.fingerprint("POST", TICKETS, body),
+            now=utcnow() - age,
+            ttl=timedelta(hours=24),
+            abandoned_after=idempotency.ABANDONED_AFTER,
+        )
     )
 
 
 def test_a_key_whose_request_is_still_running_is_409(
-    client: TestClient, session: Session, as_agent: Headers, agent: User
+    client: TestClient, session: Session, as_agent: Headers, agent: User, run_db: RunDb
 ) -> None:
-    claim(session, agent, TicketCreate(title="Slow"))  # as if another request held it right now
+    claim(run_db, agent, TicketCreate(title="Slow"))  # as if another request held it right now
     tickets = count(session, Ticket)
     response = client.post(TICKETS, json={"title": "Slow"}, headers=with_key(as_agent))
     assert response.status_code == 409
@@ -127,10 +130,10 @@ def test_a_key_whose_request_is_still_running_is_409(
 
 
 def test_a_key_left_by_a_dead_request_is_taken_over(
-    client: TestClient, session: Session, as_agent: Headers, agent: User
+    client: TestClient, session: Session, as_agent: Headers, agent: User, run_db: RunDb
 ) -> None:
     claim(
-        session, agent, TicketCreate(title="Crashed"), age=idempotency.ABANDONED_AFTER + timedelta(seconds=1)
+        run_db, agent, TicketCreate(title="Crashed"), age=idempotency.ABANDONED_AFTER + timedelta(seconds=1)
     )
     response = client.post(TICKETS, json={"title": "Crashed"}, headers=with_key(as_agent))
     assert response.status_code == 201
@@ -173,7 +176,7 @@ def test_a_write_lost_to_the_database_releases_the_key(
         raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
 
     with monkeypatch.context() as patch:
-        patch.setattr(crud._Change, "save", outage)
+        patch.setattr(tickets.Change, "save", outage)
         lost = client.post(TICKETS, json={"title": "During the outage"}, headers=with_key(as_agent))
     assert lost.status_code == 503
     assert key_row(session, agent) is None

@@ -3,6 +3,7 @@
 import logging
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -11,8 +12,11 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from app import crud
+from app.core.errors import NotFound
 from app.core.request_context import request_context
+from app.crud import users
 from app.models import Team, TicketCreate, TicketEvent, TicketUpdate, User
+from tests.conftest import RunDb
 from tests.utils import API, create_ticket, error_body
 
 Headers = dict[str, str]
@@ -88,7 +92,10 @@ def invalid(client: TestClient, as_agent: Headers, **_: Any) -> Any:
 
 
 def throttled(client: TestClient, monkeypatch: pytest.MonkeyPatch, **_: Any) -> Any:
-    monkeypatch.setattr(crud, "count_login_attempt", lambda **kw: (10**6, kw["now"]))
+    async def flooded(**kw: Any) -> tuple[int, datetime]:
+        return 10**6, kw["now"]
+
+    monkeypatch.setattr(users, "count_login_attempt", flooded)
     return client.post(f"{API}/login/access-token", data={"username": "a@example.com", "password": "x"})
 
 
@@ -204,14 +211,22 @@ def test_audit_events_record_the_request_id_that_made_them(
     }
 
 
-def test_events_written_outside_a_request_have_no_request_id(session: Session, agent: User) -> None:
-    ticket = crud.create_ticket(session=session, ticket_in=TicketCreate(title="From the CLI"), reporter=agent)
+def test_events_written_outside_a_request_have_no_request_id(
+    session: Session, agent: User, run_db: RunDb
+) -> None:
+    ticket = run_db(
+        lambda db: crud.create_ticket(db=db, ticket_in=TicketCreate(title="From the CLI"), reporter=agent)
+    )
     assert ticket.id is not None
     stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
     assert {e.request_id for e in session.exec(stmt).all()} == {None}
     with request_context("script-7"):
         edit = TicketUpdate(title="Edited by a script")
-        crud.update_ticket(session=session, ticket_id=ticket.id, ticket_in=edit, actor=agent, expected=None)
+        run_db(
+            lambda db: crud.update_ticket(
+                db=db, ticket_id=ticket.id, ticket_in=edit, actor=agent, expected=None
+            )
+        )
     updated = session.exec(stmt.where(TicketEvent.action == "updated")).one()
     assert updated.request_id == "script-7"
 
@@ -219,9 +234,9 @@ def test_events_written_outside_a_request_have_no_request_id(session: Session, a
 def test_every_log_line_of_a_request_names_it(
     client: TestClient, as_agent: Headers, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def noisy(**kwargs: Any) -> Any:
+    async def noisy(**kwargs: Any) -> Any:
         logging.getLogger("app.crud").warning("looking for ticket %s", kwargs["ticket_id"])
-        raise crud.NotFound("Ticket not found")
+        raise NotFound("Ticket not found")
 
     monkeypatch.setattr(crud, "get_ticket", noisy)
     with caplog.at_level(logging.INFO):

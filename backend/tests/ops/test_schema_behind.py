@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core import db, migrations, security
+from app.core import database, migrations, security
 from app.core.config import get_settings
 from app.main import app
 from tests.databases import scratch_database
@@ -24,13 +24,11 @@ from tests.utils import API, error_body
 def unmigrated() -> Iterator[str]:
     """The app pointed at an empty database (no tables), restored afterwards."""
     with scratch_database() as url:
-        engine = db.create_db_engine(url)
-        previous = db.use_engine(engine)
+        previous = database.use_async_engine(database.create_async_db_engine(url))
         try:
-            yield url
+            yield url  # the app's shutdown (end of `with TestClient(app)`) disposes the engine
         finally:
-            db.use_engine(previous)
-            engine.dispose()
+            database.use_async_engine(previous)
 
 
 def test_an_unmigrated_database_answers_503_naming_the_fix(

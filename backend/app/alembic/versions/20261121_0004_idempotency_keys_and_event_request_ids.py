@@ -1,6 +1,6 @@
 """idempotency keys; the request id of each audit event
 
-Idempotency-Key storage for POST /tickets/ and POST /tickets/{id}/comments (app.core.idempotency),
+Idempotency-Key storage for POST /tickets/ and POST /tickets/{id}/comments (app.api.idempotency),
 and ticket_events.request_id (the X-Request-ID of the request that made the change).
 
 Revision ID: 0004

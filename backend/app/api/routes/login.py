@@ -4,7 +4,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 
 from app import crud
-from app.api.deps import SessionDep
+from app.api.deps import DbDep
 from app.api.openapi import answers
 from app.api.strict_json import StrictJSONRoute
 from app.core import security
@@ -18,12 +18,12 @@ router = APIRouter(tags=["login"], route_class=StrictJSONRoute)
     "/login/access-token",
     responses=answers(400, 422, 429),
 )
-def login_access_token(
-    session: SessionDep, request: Request, response: Response, form: Annotated[LoginForm, Form()]
+async def login_access_token(
+    db: DbDep, request: Request, response: Response, form: Annotated[LoginForm, Form()]
 ) -> Token:
     """OAuth2 password flow: `username` is the e-mail address. Returns a bearer token."""
     client = request.client.host if request.client else "unknown"
-    user = crud.log_in(session=session, email=form.username, password=form.password, client=client)
+    user = await crud.log_in(db=db, email=form.username, password=form.password, client=client)
     settings = get_settings()
     assert user.id is not None
     token = security.create_access_token(

@@ -1,6 +1,7 @@
 """Operational endpoints at the root, outside the versioned API."""
 
 import hmac
+import logging
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -8,23 +9,24 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import crud
-from app.api.deps import SessionDep, get_current_user
+from app.api.deps import DbDep, get_current_user
 from app.api.strict_json import StrictJSONRoute
 from app.core.config import get_settings
 from app.core.metrics import Metrics
-from app.core.migrations import head_revision
+from app.core.migrations import current_revision, head_revision
 from app.models import DbHealth, Role, StatusResponse
 
 router = APIRouter(tags=["ops"], route_class=StrictJSONRoute)
+logger = logging.getLogger("app.metrics")
 
 
 @router.get("/ping")
-def ping() -> StatusResponse:
+async def ping() -> StatusResponse:
     return StatusResponse(status="ok")
 
 
 @router.get("/health")
-def health() -> StatusResponse:
+async def health() -> StatusResponse:
     """Liveness: the process answers. Touches no database."""
     return StatusResponse(status="ok")
 
@@ -34,11 +36,12 @@ def health() -> StatusResponse:
     response_model=DbHealth,
     responses={503: {"model": DbHealth, "description": "Database unreachable or behind head"}},
 )
-def db_health(session: SessionDep) -> JSONResponse:
+async def db_health(db: DbDep) -> JSONResponse:
     """Readiness: the database answers and its schema is at the migrations' head."""
     head = head_revision()
     try:
-        current = crud.get_schema_revision(session=session)
+        connection = await db.reader().connection()
+        current = await connection.run_sync(current_revision)
     except SQLAlchemyError:
         body = DbHealth(
             status="unreachable",
@@ -57,7 +60,7 @@ def db_health(session: SessionDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if up_to_date else 503)
 
 
-def _may_scrape(request: Request, session: SessionDep) -> None:
+async def _may_scrape(request: Request, db: DbDep) -> None:
     """METRICS_PUBLIC, or `Authorization: Bearer` with METRICS_TOKEN or an admin's access token."""
     settings = get_settings()
     if settings.METRICS_PUBLIC:
@@ -69,7 +72,7 @@ def _may_scrape(request: Request, session: SessionDep) -> None:
         ):
             return
         try:
-            user = get_current_user(session, credentials)
+            user = await get_current_user(db, credentials)
         except HTTPException:
             user = None
         if user is not None and user.role == Role.admin:
@@ -82,7 +85,14 @@ def _may_scrape(request: Request, session: SessionDep) -> None:
 
 
 @router.get("/metrics", include_in_schema=False, dependencies=[Depends(_may_scrape)])
-def metrics(request: Request, session: SessionDep) -> Response:
+async def metrics(request: Request, db: DbDep) -> Response:
     """Prometheus text format. Answers even when the database is down (ticket counts left out)."""
     registry: Metrics = request.app.state.metrics
-    return Response(registry.render(session), media_type=CONTENT_TYPE_LATEST)
+    try:
+        counts: dict[str, int] | None = {
+            status.value: n for status, n in (await crud.count_tickets_by_status(db=db)).items()
+        }
+    except SQLAlchemyError as exc:
+        logger.warning("metrics: could not count tickets (%s)", type(exc).__name__)
+        counts = None
+    return Response(registry.render(counts), media_type=CONTENT_TYPE_LATEST)

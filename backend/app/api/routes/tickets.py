@@ -4,11 +4,11 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic_core import to_json
 
 from app import crud
-from app.api.deps import CurrentUser, IdempotencyKeyHeader, IfMatch, PageDep, PathId, SessionDep, etag
+from app.api import idempotency
+from app.api.deps import CurrentUser, DbDep, IdempotencyKeyHeader, IfMatch, PageDep, PathId, etag
 from app.api.openapi import answers
 from app.api.query_params import query_model, query_parameters
 from app.api.strict_json import StrictJSONRoute
-from app.core import idempotency
 from app.core.config import get_settings
 from app.models import (
     ApiError,
@@ -48,8 +48,8 @@ def _with_etag(response: Response, ticket: Ticket) -> Ticket:
     status_code=status.HTTP_201_CREATED,
     responses=answers(403, BUSY_KEY, 422, status=201, headers=["ETag", "Location", "Idempotent-Replayed"]),
 )
-def create_ticket(
-    session: SessionDep,
+async def create_ticket(
+    db: DbDep,
     user: CurrentUser,
     ticket_in: TicketCreate,
     request: Request,
@@ -57,20 +57,24 @@ def create_ticket(
     idempotency_key: IdempotencyKeyHeader,
 ) -> Ticket | Response:
     """File a ticket. With `Idempotency-Key`, a retry returns the first response instead of filing again."""
-    claim = idempotency.begin(session, user=user, key=idempotency_key, request=request, body=ticket_in)
-    if isinstance(claim, idempotency.Replay):
-        ticket_id, version = claim.body["id"], claim.body["version"]
-        location = str(request.url_for("read_ticket", ticket_id=ticket_id))
-        return claim.response({"Location": location, "ETag": etag(version)})
-    with idempotency.released_on_error(session, claim):
-        ticket = crud.create_ticket(
-            session=session,
-            ticket_in=ticket_in,
-            reporter=user,
-            before_commit=claim.completes(201, TicketPublic) if claim else None,
-        )
-    response.headers["Location"] = str(request.url_for("read_ticket", ticket_id=ticket.id))
-    return _with_etag(response, ticket)
+
+    def location(ticket_id: int) -> str:
+        return str(request.url_for("read_ticket", ticket_id=ticket_id))
+
+    created = await idempotency.create_once(
+        db=db,
+        user=user,
+        key=idempotency_key,
+        request=request,
+        body=ticket_in,
+        public=TicketPublic,
+        write=lambda hook: crud.create_ticket(db=db, ticket_in=ticket_in, reporter=user, before_commit=hook),
+        replay_headers=lambda stored: {"Location": location(stored["id"]), "ETag": etag(stored["version"])},
+    )
+    if isinstance(created, Response):  # a replay
+        return created
+    response.headers["Location"] = location(created.id or 0)
+    return _with_etag(response, created)
 
 
 @router.get(
@@ -81,8 +85,8 @@ def create_ticket(
     responses=answers(422),
     openapi_extra={"parameters": query_parameters(TicketQuery)},
 )
-def list_tickets(
-    session: SessionDep, user: CurrentUser, query: Annotated[TicketQuery, Depends(query_model(TicketQuery))]
+async def list_tickets(
+    db: DbDep, user: CurrentUser, query: Annotated[TicketQuery, Depends(query_model(TicketQuery))]
 ) -> Response:
     """Filter, search, sort and page the tickets you may see (reporters: only their own).
 
@@ -90,8 +94,8 @@ def list_tickets(
     `offset`, or pass the `next_cursor` of a page as `cursor` for the next one (constant time at
     any depth). `count` is exact up to 1,000 matches (`count_exact`); `exact_count=true` counts all.
     """
-    page = crud.list_tickets(
-        session=session, viewer=user, query=query, count_limit=get_settings().TICKET_COUNT_LIMIT
+    page = await crud.list_tickets(
+        db=db, viewer=user, query=query, count_limit=get_settings().TICKET_COUNT_LIMIT
     )
     # The page is already in the shape of TicketsPublic (which documents the response) and is
     # serialised once; validating its rows again would cost more than the queries.
@@ -99,8 +103,8 @@ def list_tickets(
 
 
 @router.get("/{ticket_id:id}", response_model=TicketPublic, responses=answers(404, 422, headers=["ETag"]))
-def read_ticket(session: SessionDep, user: CurrentUser, ticket_id: PathId, response: Response) -> Ticket:
-    return _with_etag(response, crud.get_ticket(session=session, ticket_id=ticket_id, viewer=user))
+async def read_ticket(db: DbDep, user: CurrentUser, ticket_id: PathId, response: Response) -> Ticket:
+    return _with_etag(response, await crud.get_ticket(db=db, ticket_id=ticket_id, viewer=user))
 
 
 @router.patch(
@@ -108,8 +112,8 @@ def read_ticket(session: SessionDep, user: CurrentUser, ticket_id: PathId, respo
     response_model=TicketPublic,
     responses=answers(403, 404, (409, TicketClosedError), 412, 422, headers=["ETag"]),
 )
-def update_ticket(
-    session: SessionDep,
+async def update_ticket(
+    db: DbDep,
     user: CurrentUser,
     ticket_id: PathId,
     ticket_in: TicketUpdate,
@@ -117,8 +121,8 @@ def update_ticket(
     response: Response,
 ) -> Ticket:
     """Edit title, description, priority, assignee or team. Status moves use `/status`."""
-    ticket = crud.update_ticket(
-        session=session, ticket_id=ticket_id, ticket_in=ticket_in, actor=user, expected=expected
+    ticket = await crud.update_ticket(
+        db=db, ticket_id=ticket_id, ticket_in=ticket_in, actor=user, expected=expected
     )
     return _with_etag(response, ticket)
 
@@ -128,8 +132,8 @@ def update_ticket(
     response_model=TicketPublic,
     responses=answers(403, 404, (409, MoveRefusedError), 412, 422, headers=["ETag"]),
 )
-def move_ticket(
-    session: SessionDep,
+async def move_ticket(
+    db: DbDep,
     user: CurrentUser,
     ticket_id: PathId,
     move: StatusChange,
@@ -137,23 +141,21 @@ def move_ticket(
     response: Response,
 ) -> Ticket:
     """A lifecycle move; `GET /tickets/{id}/transitions` lists the moves open to you."""
-    ticket = crud.move_ticket(session=session, ticket_id=ticket_id, move=move, actor=user, expected=expected)
+    ticket = await crud.move_ticket(db=db, ticket_id=ticket_id, move=move, actor=user, expected=expected)
     return _with_etag(response, ticket)
 
 
 @router.get("/{ticket_id:id}/transitions", response_model=TransitionsPublic, responses=answers(404, 422))
-def list_transitions(session: SessionDep, user: CurrentUser, ticket_id: PathId) -> TransitionsPublic:
+async def list_transitions(db: DbDep, user: CurrentUser, ticket_id: PathId) -> TransitionsPublic:
     """The states you may move this ticket to now, each with the fields the move requires."""
-    return crud.list_transitions(session=session, ticket_id=ticket_id, viewer=user)
+    return await crud.list_transitions(db=db, ticket_id=ticket_id, viewer=user)
 
 
 @router.get("/{ticket_id:id}/events", response_model=TicketEventsPublic, responses=answers(404, 422))
-def list_events(
-    session: SessionDep, user: CurrentUser, ticket_id: PathId, page: PageDep
-) -> TicketEventsPublic:
+async def list_events(db: DbDep, user: CurrentUser, ticket_id: PathId, page: PageDep) -> TicketEventsPublic:
     """The audit trail, oldest first."""
-    events, count = crud.list_events(
-        session=session, ticket_id=ticket_id, viewer=user, offset=page.offset, limit=page.limit
+    events, count = await crud.list_events(
+        db=db, ticket_id=ticket_id, viewer=user, offset=page.offset, limit=page.limit
     )
     return TicketEventsPublic(data=[TicketEventPublic.model_validate(e) for e in events], count=count)
 
@@ -164,8 +166,8 @@ def list_events(
     status_code=status.HTTP_201_CREATED,
     responses=answers(403, 404, BUSY_KEY, 422, status=201, headers=["Idempotent-Replayed"]),
 )
-def add_comment(
-    session: SessionDep,
+async def add_comment(
+    db: DbDep,
     user: CurrentUser,
     ticket_id: PathId,
     comment_in: CommentCreate,
@@ -173,24 +175,24 @@ def add_comment(
     idempotency_key: IdempotencyKeyHeader,
 ) -> Comment | Response:
     """With `Idempotency-Key`, a retry returns the first response instead of commenting again."""
-    claim = idempotency.begin(session, user=user, key=idempotency_key, request=request, body=comment_in)
-    if isinstance(claim, idempotency.Replay):
-        return claim.response()
-    with idempotency.released_on_error(session, claim):
-        return crud.add_comment(
-            session=session,
-            ticket_id=ticket_id,
-            comment_in=comment_in,
-            author=user,
-            before_commit=claim.completes(201, CommentPublic) if claim else None,
-        )
+    return await idempotency.create_once(
+        db=db,
+        user=user,
+        key=idempotency_key,
+        request=request,
+        body=comment_in,
+        public=CommentPublic,
+        write=lambda hook: crud.add_comment(
+            db=db, ticket_id=ticket_id, comment_in=comment_in, author=user, before_commit=hook
+        ),
+    )
 
 
 @router.get("/{ticket_id:id}/comments", response_model=CommentsPublic, responses=answers(404, 422))
-def list_comments(session: SessionDep, user: CurrentUser, ticket_id: PathId, page: PageDep) -> CommentsPublic:
+async def list_comments(db: DbDep, user: CurrentUser, ticket_id: PathId, page: PageDep) -> CommentsPublic:
     """Oldest first. Internal notes are listed only for agents and admins."""
-    comments, count = crud.list_comments(
-        session=session, ticket_id=ticket_id, viewer=user, offset=page.offset, limit=page.limit
+    comments, count = await crud.list_comments(
+        db=db, ticket_id=ticket_id, viewer=user, offset=page.offset, limit=page.limit
     )
     return CommentsPublic(data=[CommentPublic.model_validate(c) for c in comments], count=count)
 
@@ -200,8 +202,8 @@ def list_comments(session: SessionDep, user: CurrentUser, ticket_id: PathId, pag
     status_code=status.HTTP_204_NO_CONTENT,
     responses=answers(403, 404, 412, 422, status=204),
 )
-def delete_ticket(session: SessionDep, user: CurrentUser, ticket_id: PathId, expected: IfMatch) -> Response:
+async def delete_ticket(db: DbDep, user: CurrentUser, ticket_id: PathId, expected: IfMatch) -> Response:
     """Admins only. The ticket's events and comments are deleted with it. Honours `If-Match`: a
     delete based on an outdated read is refused (412)."""
-    crud.delete_ticket(session=session, ticket_id=ticket_id, actor=user, expected=expected)
+    await crud.delete_ticket(db=db, ticket_id=ticket_id, actor=user, expected=expected)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,7 +1,7 @@
 from fastapi import APIRouter, Response, status
 
 from app import crud
-from app.api.deps import CurrentUser, PageDep, PathId, SessionDep, UserAdmin, UserReader
+from app.api.deps import CurrentUser, DbDep, PageDep, PathId, UserAdmin, UserReader
 from app.api.openapi import answers
 from app.api.strict_json import StrictJSONRoute
 from app.models import (
@@ -19,47 +19,47 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
 
 
 @router.get("/me", response_model=UserPublic)
-def read_me(user: CurrentUser) -> User:
+async def read_me(user: CurrentUser) -> User:
     return user
 
 
 @router.patch("/me", response_model=UserPublic, responses=answers(409, 422))
-def update_me(session: SessionDep, user: CurrentUser, user_in: UserUpdateMe) -> User:
-    return crud.update_user(session=session, db_user=user, user_in=user_in)
+async def update_me(db: DbDep, user: CurrentUser, user_in: UserUpdateMe) -> User:
+    assert user.id is not None
+    return await crud.update_user(db=db, user_id=user.id, user_in=user_in)
 
 
 @router.patch("/me/password", responses=answers(422))
-def update_my_password(session: SessionDep, user: CurrentUser, body: UpdatePassword) -> Message:
-    crud.change_password(session=session, user=user, current=body.current_password, new=body.new_password)
+async def update_my_password(db: DbDep, user: CurrentUser, body: UpdatePassword) -> Message:
+    assert user.id is not None
+    await crud.change_password(db=db, user_id=user.id, current=body.current_password, new=body.new_password)
     return Message(message="Password updated")
 
 
 @router.get("/", response_model=UsersPublic, responses=answers(403, 422))
-def list_users(session: SessionDep, _: UserReader, page: PageDep) -> UsersPublic:
-    users, count = crud.list_users(session=session, offset=page.offset, limit=page.limit)
+async def list_users(db: DbDep, _: UserReader, page: PageDep) -> UsersPublic:
+    users, count = await crud.list_users(db=db, offset=page.offset, limit=page.limit)
     return UsersPublic(data=[UserPublic.model_validate(u) for u in users], count=count)
 
 
 @router.post(
     "/", response_model=UserPublic, status_code=status.HTTP_201_CREATED, responses=answers(403, 409, 422)
 )
-def create_user(session: SessionDep, _: UserAdmin, user_in: UserCreate) -> User:
-    return crud.create_user(session=session, user_in=user_in)
+async def create_user(db: DbDep, _: UserAdmin, user_in: UserCreate) -> User:
+    return await crud.create_user(db=db, user_in=user_in)
 
 
 @router.get("/{user_id:id}", response_model=UserPublic, responses=answers(403, 404, 422))
-def read_user(session: SessionDep, _: UserReader, user_id: PathId) -> User:
-    return crud.get_user_or_404(session=session, user_id=user_id)
+async def read_user(db: DbDep, _: UserReader, user_id: PathId) -> User:
+    return await crud.get_user(db=db, user_id=user_id)
 
 
 @router.patch("/{user_id:id}", response_model=UserPublic, responses=answers(403, 404, 409, 422))
-def update_user(session: SessionDep, _: UserAdmin, user_id: PathId, user_in: UserUpdate) -> User:
-    db_user = crud.get_user_or_404(session=session, user_id=user_id)
-    return crud.update_user(session=session, db_user=db_user, user_in=user_in)
+async def update_user(db: DbDep, _: UserAdmin, user_id: PathId, user_in: UserUpdate) -> User:
+    return await crud.update_user(db=db, user_id=user_id, user_in=user_in)
 
 
 @router.delete("/{user_id:id}", status_code=status.HTTP_204_NO_CONTENT, responses=answers(403, 404, 409, 422))
-def delete_user(session: SessionDep, _: UserAdmin, user_id: PathId) -> Response:
-    db_user = crud.get_user_or_404(session=session, user_id=user_id)
-    crud.delete_user(session=session, db_user=db_user)
+async def delete_user(db: DbDep, _: UserAdmin, user_id: PathId) -> Response:
+    await crud.delete_user(db=db, user_id=user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

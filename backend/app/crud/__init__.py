@@ -1,0 +1,96 @@
+"""All data access, one module per resource; the only code that touches the database.
+
+Functions are async (the request path) and take the request's `Database` and their arguments by
+keyword; each write is one transaction (app.core.database). `from app import crud` gives them all:
+
+- users: users, the per-request user check, logging in and its throttling;
+- teams; tickets: one ticket, its writes, moves and audit trail; comments;
+- ticket_list: the list with filters, search, sorts and keyset paging;
+- idempotency: Idempotency-Key rows;
+- bulk: the synchronous bulk loader of `db seed`.
+"""
+
+from app.crud.bulk import bulk_insert, count_rows, has_rows, insert_one_by_one, reset_id_sequences
+from app.crud.comments import add_comment, list_comments
+from app.crud.idempotency import claim_idempotency_key, complete_idempotency_key, release_idempotency_key
+from app.crud.teams import TEAM_TAKEN, create_team, delete_team, get_team, list_teams, update_team
+from app.crud.ticket_list import TicketPage, list_tickets
+from app.crud.tickets import (
+    CREATED_FIELDS,
+    TICKET_NOT_FOUND,
+    count_tickets_by_status,
+    create_ticket,
+    delete_ticket,
+    get_ticket,
+    list_events,
+    list_transitions,
+    move_ticket,
+    update_ticket,
+)
+from app.crud.users import (
+    BAD_CREDENTIALS,
+    EMAIL_TAKEN,
+    THROTTLED,
+    authenticate,
+    change_password,
+    clear_login_attempts,
+    count_login_attempt,
+    create_user,
+    current_user,
+    delete_user,
+    get_user,
+    get_user_by_email,
+    list_users,
+    log_in,
+    take_back_login_attempt,
+    throttle_key,
+    update_user,
+)
+
+__all__ = [
+    "BAD_CREDENTIALS",
+    "CREATED_FIELDS",
+    "EMAIL_TAKEN",
+    "TEAM_TAKEN",
+    "THROTTLED",
+    "TICKET_NOT_FOUND",
+    "TicketPage",
+    "add_comment",
+    "authenticate",
+    "bulk_insert",
+    "change_password",
+    "claim_idempotency_key",
+    "clear_login_attempts",
+    "complete_idempotency_key",
+    "count_login_attempt",
+    "count_rows",
+    "count_tickets_by_status",
+    "create_team",
+    "create_ticket",
+    "create_user",
+    "current_user",
+    "delete_team",
+    "delete_ticket",
+    "delete_user",
+    "get_team",
+    "get_ticket",
+    "get_user",
+    "get_user_by_email",
+    "has_rows",
+    "insert_one_by_one",
+    "list_comments",
+    "list_events",
+    "list_teams",
+    "list_tickets",
+    "list_transitions",
+    "list_users",
+    "log_in",
+    "move_ticket",
+    "release_idempotency_key",
+    "reset_id_sequences",
+    "take_back_login_attempt",
+    "throttle_key",
+    "update_team",
+    "update_ticket",
+    "update_user",
+]

@@ -1,0 +1,269 @@
+"""Users, the per-request user check, and logging in with its throttling.
+
+Password hashing is CPU work of about 0.1 s: it runs in a worker thread (asyncio.to_thread), never
+on the event loop.
+"""
+
+import asyncio
+import hashlib
+import math
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, case, delete, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, func, select
+
+from app.core import passwords, security
+from app.core.config import get_settings
+from app.core.database import Database
+from app.core.errors import BadCredentials, Conflict, Invalid, NotFound, Throttled
+from app.core.types import UTCDateTime
+from app.crud import common
+from app.crud.common import check_team, flush, page
+from app.models import (
+    Comment,
+    LoginThrottle,
+    Role,
+    Ticket,
+    TicketEvent,
+    User,
+    UserCreate,
+    UserUpdate,
+    UserUpdateMe,
+    new_auth_stamp,
+)
+
+EMAIL_TAKEN = "A user with this email already exists"
+BAD_CREDENTIALS = "Incorrect email or password"
+THROTTLED = "Too many failed logins; try again later"
+
+# The user check of every authenticated request: one statement, built once, run as Core (no ORM
+# load); the caller compares the token's stamp and the active flag.
+_USERS = User.__table__  # type: ignore[attr-defined]
+_USER_BY_ID = select(*(_USERS.c[name] for name in User.model_fields)).where(
+    _USERS.c.id == bindparam("user_id")
+)
+
+
+async def current_user(*, db: Database, user_id: int) -> User | None:
+    """The user with this id as a plain (detached) object, or None."""
+    row = (await db.reader().exec(_USER_BY_ID, params={"user_id": user_id})).first()
+    return None if row is None else User(**row._asdict())
+
+
+async def get_user(*, db: Database, user_id: int) -> User:
+    user = await db.reader().get(User, user_id)
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+async def get_user_by_email(*, db: Database, email: str) -> User | None:
+    return (await db.reader().exec(select(User).where(User.email == email.lower()))).first()
+
+
+async def list_users(*, db: Database, offset: int, limit: int) -> tuple[list[User], int]:
+    return await page(db.reader(), select(User).order_by(col(User.id)), offset=offset, limit=limit)
+
+
+async def _email_taken(db: Any, email: str, *, other_than: int | None = None) -> bool:
+    existing = (await db.exec(select(User).where(User.email == email.lower()))).first()
+    return existing is not None and existing.id != other_than
+
+
+async def _checked_hash(password: str, *, field: str, user_inputs: Iterable[str | None]) -> str:
+    """The hash of a new password that passes the policy (app.core.passwords), else Invalid."""
+    problem = await asyncio.to_thread(passwords.weakness, password, [v for v in user_inputs if v])
+    if problem:
+        raise Invalid(field, problem)
+    return await asyncio.to_thread(security.hash_password, password)
+
+
+async def create_user(*, db: Database, user_in: UserCreate, hashed_password: str | None = None) -> User:
+    """A new user; `hashed_password` skips the policy (the first admin from the validated settings)."""
+    hashed = hashed_password or await _checked_hash(
+        user_in.password, field="password", user_inputs=(user_in.email, user_in.full_name)
+    )
+    async with db.write() as session:
+        if await _email_taken(session, user_in.email):
+            raise Conflict(EMAIL_TAKEN)
+        await check_team(session, user_in.team_id)
+        user = User.model_validate(user_in, update={"hashed_password": hashed})
+        session.add(user)
+        await flush(session, conflict=EMAIL_TAKEN)
+    return user
+
+
+async def _guard_last_admin(session: Any, user: User, *, stays_admin: bool) -> None:
+    if user.role != Role.admin or not user.is_active or stays_admin:
+        return
+    admins = await session.exec(
+        select(func.count()).where(User.role == Role.admin, col(User.is_active).is_(True))
+    )
+    if admins.one() <= 1:
+        raise Conflict("This is the last active admin; make another admin first")
+
+
+async def update_user(*, db: Database, user_id: int, user_in: UserUpdate | UserUpdateMe) -> User:
+    data = user_in.model_dump(exclude_unset=True)  # nulls only for fields that may be cleared
+    password = data.pop("password", None)
+    async with db.write() as session:
+        db_user = await session.get(User, user_id, with_for_update=True)
+        if db_user is None:
+            raise NotFound("User not found")
+        if data.get("email") and await _email_taken(session, data["email"], other_than=db_user.id):
+            raise Conflict(EMAIL_TAKEN)
+        await check_team(session, data.get("team_id"))
+        role = data.get("role", db_user.role)
+        active = data.get("is_active", db_user.is_active)
+        await _guard_last_admin(session, db_user, stays_admin=role == Role.admin and active)
+        if password:
+            names = (data.get("email") or db_user.email, data.get("full_name") or db_user.full_name)
+            data["hashed_password"] = await _checked_hash(password, field="password", user_inputs=names)
+        if password or role != db_user.role or (db_user.is_active and not active):
+            data["auth_stamp"] = new_auth_stamp()  # revokes every token issued before this change
+        db_user.sqlmodel_update(data)
+        session.add(db_user)
+        await flush(session, conflict=EMAIL_TAKEN)
+    return db_user
+
+
+async def change_password(*, db: Database, user_id: int, current: str, new: str) -> None:
+    async with db.write() as session:
+        user = await session.get(User, user_id, with_for_update=True)
+        if user is None:
+            raise NotFound("User not found")
+        if not await asyncio.to_thread(security.verify_password, current, user.hashed_password):
+            raise Invalid("current_password", "incorrect password")
+        if current == new:
+            raise Invalid("new_password", "must differ from the current password")
+        user.hashed_password = await _checked_hash(
+            new, field="new_password", user_inputs=(user.email, user.full_name)
+        )
+        user.auth_stamp = (
+            new_auth_stamp()
+        )  # every token issued before, this request's included, stops working
+        session.add(user)
+
+
+async def delete_user(*, db: Database, user_id: int) -> None:
+    async with db.write() as session:
+        db_user = await session.get(User, user_id, with_for_update=True)
+        if db_user is None:
+            raise NotFound("User not found")
+        await _guard_last_admin(session, db_user, stays_admin=False)
+        activity = [
+            select(Ticket.id).where((Ticket.reporter_id == user_id) | (Ticket.assignee_id == user_id)),
+            select(TicketEvent.id).where(TicketEvent.actor_id == user_id),
+            select(Comment.id).where(Comment.author_id == user_id),
+        ]
+        for stmt in activity:
+            if (await session.exec(stmt.limit(1))).first() is not None:
+                raise Conflict("This user has tickets, comments or audit events; deactivate them instead")
+        await session.delete(db_user)
+
+
+async def authenticate(*, db: Database, email: str, password: str) -> User | None:
+    """The user if the password matches; the same work is done when the address is unknown."""
+    user = await get_user_by_email(db=db, email=email)
+    if user is None:
+        await asyncio.to_thread(security.verify_nobody, password)
+        return None
+    matches = await asyncio.to_thread(security.verify_password, password, user.hashed_password)
+    return user if matches else None
+
+
+# --- Login throttling -----------------------------------------------------------------------------
+# An attempt is counted BEFORE its password is checked, in one atomic statement (an upsert), and
+# committed at once: however many requests arrive together, at most `limit` of them per window get
+# a password check; the others are refused unchecked. A success takes its attempt back.
+
+
+def throttle_key(kind: str, value: str) -> str:
+    """`account:<sha256 of the e-mail>` (fixed length, whatever was typed) or `client:<address>`."""
+    if kind == "account":
+        return f"account:{hashlib.sha256(value.strip().lower().encode()).hexdigest()}"
+    return f"client:{value[:64]}"
+
+
+_THROTTLE = LoginThrottle.__table__  # type: ignore[attr-defined]
+
+
+async def count_login_attempt(
+    *, db: Database, key: str, window: timedelta, now: datetime
+) -> tuple[int, datetime]:
+    """Count one attempt against `key` (a new window when the last one is over); commits.
+    Returns (attempts in this window, this one included; when the window started)."""
+    async with db.write() as session:
+        dialect = (await session.connection()).dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        over = _THROTTLE.c.window_started_at <= bindparam("window_cutoff", now - window, type_=UTCDateTime())
+        new = insert(_THROTTLE).values(key=key, failures=1, window_started_at=now)
+        upsert = new.on_conflict_do_update(
+            index_elements=[_THROTTLE.c.key],
+            set_={
+                "failures": case((over, 1), else_=_THROTTLE.c.failures + 1),
+                "window_started_at": case(
+                    (over, new.excluded.window_started_at), else_=_THROTTLE.c.window_started_at
+                ),
+            },
+        ).returning(_THROTTLE.c.failures, _THROTTLE.c.window_started_at)
+        attempts, started = (await session.exec(upsert)).one()
+    return int(attempts), started
+
+
+async def take_back_login_attempt(*, db: Database, key: str, window_started_at: datetime) -> None:
+    """Uncount an attempt counted by count_login_attempt (still in the same window); commits."""
+    async with db.write() as session:
+        await session.exec(
+            update(_THROTTLE)
+            .where(
+                _THROTTLE.c.key == key,
+                _THROTTLE.c.window_started_at == window_started_at,
+                _THROTTLE.c.failures > 0,
+            )
+            .values(failures=_THROTTLE.c.failures - 1)
+        )
+
+
+async def clear_login_attempts(*, db: Database, key: str) -> None:
+    async with db.write() as session:
+        await session.exec(delete(_THROTTLE).where(_THROTTLE.c.key == key))
+
+
+async def log_in(*, db: Database, email: str, password: str, client: str) -> User:
+    """The user these credentials name, with throttling per account and per client address.
+
+    Each attempt is counted against both keys before the password is checked; over either limit
+    in the window, it is refused with Throttled and counts against neither. A wrong password, an
+    unknown address and an inactive account all answer BadCredentials alike and stay counted; a
+    success clears the account's count and takes its attempt back from the address's count (so
+    logging into one's own account never resets what the address has tried elsewhere).
+    """
+    settings = get_settings()
+    window = timedelta(seconds=settings.LOGIN_WINDOW_SECONDS)
+    limits = {
+        throttle_key("account", email): settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+        throttle_key("client", client): settings.LOGIN_MAX_FAILURES_PER_CLIENT,
+    }
+    now = common.utcnow()
+    counted: dict[str, datetime] = {}
+    waits: list[float] = []
+    for key, limit in limits.items():
+        attempts, started = await count_login_attempt(db=db, key=key, window=window, now=now)
+        counted[key] = started
+        if attempts > limit:
+            waits.append((started + window - now).total_seconds())
+    if waits:
+        for key, started in counted.items():  # a refused attempt is not an attempt
+            await take_back_login_attempt(db=db, key=key, window_started_at=started)
+        raise Throttled(THROTTLED, retry_after=max(1, math.ceil(max(waits))))
+    user = await authenticate(db=db, email=email.strip(), password=password)
+    if user is None or not user.is_active:  # an inactive account says nothing about its password
+        raise BadCredentials(BAD_CREDENTIALS)
+    account, address = limits
+    await clear_login_attempts(db=db, key=account)
+    await take_back_login_attempt(db=db, key=address, window_started_at=counted[address])
+    return user
