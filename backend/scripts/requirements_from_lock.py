@@ -14,6 +14,12 @@ except ImportError:  # a bare venv: pip vendors packaging
     from pip._vendor.packaging.markers import Marker
 
 
+# Markers are evaluated for this interpreter and no extra: the lock marks what only the `dev` extra
+# needs with `extra == "dev"` (dev tools come from the dev group instead). The value must be given:
+# the packaging that old pips vendor (pip 23.2 with Python 3.11.7) raises when `extra` is undefined.
+NO_EXTRA = {"extra": ""}
+
+
 def wanted(package: dict[str, object], groups: set[str]) -> bool:
     package_groups = set(package.get("groups", ["main"]))  # type: ignore[call-overload]
     selected = package_groups & groups
@@ -23,10 +29,10 @@ def wanted(package: dict[str, object], groups: set[str]) -> bool:
     if markers is None:
         return True
     if isinstance(markers, str):
-        return Marker(markers).evaluate()
+        return Marker(markers).evaluate(NO_EXTRA)
     assert isinstance(markers, dict)
     # Per-group markers: a group without an entry has no condition.
-    return any(Marker(markers[g]).evaluate() if g in markers else True for g in selected)
+    return any(Marker(markers[g]).evaluate(NO_EXTRA) if g in markers else True for g in selected)
 
 
 def main() -> None:
