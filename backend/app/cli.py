@@ -187,7 +187,10 @@ class PermanentConnectError(Exception):
 @app.command()
 @command
 def wait(
-    timeout: Annotated[float, typer.Option(help="Seconds to keep trying before giving up.", min=0)] = 60,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds to keep trying before giving up [default: DB_WAIT_SECONDS, 60].", min=0),
+    ] = None,
     interval: Annotated[float, typer.Option(help="Seconds between tries.", min=0.1)] = 1,
     server: Annotated[
         bool,
@@ -204,6 +207,8 @@ def wait(
     once with exit 3 instead of retrying until the timeout.
     """
     started = time.monotonic()
+    if timeout is None:
+        timeout = float(get_settings().DB_WAIT_SECONDS)
     url = make_url(database_url())
     if server and url.get_backend_name() != "sqlite":
         url = url.set(database="postgres")

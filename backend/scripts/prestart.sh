@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The virtualenv's tools whether or not it is activated (in the container it is on PATH already).
 if [[ -x .venv/bin/python ]]; then export PATH="$PWD/.venv/bin:$PATH"; fi
-db wait --timeout "${DB_WAIT_SECONDS:-60}"
+db wait  # up to DB_WAIT_SECONDS (the environment or .env; 60 by default)
 db migrate
 if [[ ${SEED_DEMO_DATA:-0} == 1 ]]; then
   db seed --if-empty --tickets "${SEED_DEMO_TICKETS:-300}" --users "${SEED_DEMO_USERS:-60}" --teams 6

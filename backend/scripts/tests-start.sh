@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ -x .venv/bin/python ]]; then export PATH="$PWD/.venv/bin:$PATH"; fi
 if [[ -n ${TEST_DATABASE_URL:-} ]]; then
-  DATABASE_URL=$TEST_DATABASE_URL db wait --server --timeout "${DB_WAIT_SECONDS:-60}"
+  DATABASE_URL=$TEST_DATABASE_URL db wait --server
 fi
 exec bash scripts/test.sh "$@"

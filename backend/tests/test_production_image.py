@@ -493,6 +493,12 @@ def test_the_override_is_development(tmp_path: Path) -> None:
         development = settings_from({**env, "DATA_DIR": str(tmp_path)})
         assert development.ENVIRONMENT == "local"
         assert development.SECRET_KEY != "changethis" and len(development.SECRET_KEY) >= 32
+        # ... kept in DATA_DIR: a named volume on a folder the image gives the app user (the default,
+        # the checkout's .data/, would be /.data in the container, which the app user cannot create).
+        assert env["DATA_DIR"] == "/app/.data"
+        assert "backend-data:/app/.data" in service["volumes"]
+    runs = " ".join(args for keyword, args in dockerfile_instructions(DEVELOPMENT) if keyword == "RUN")
+    assert re.search(r"install -d -o app -g app [^&]*/app/\.data", runs)
     backend = services["backend"]
     assert backend["read_only"] is False  # the sync, coverage and pytest write into /app
     assert backend["ports"] == ["8000:8000"]

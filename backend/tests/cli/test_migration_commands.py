@@ -1,5 +1,6 @@
 from collections.abc import Callable
 
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
@@ -69,6 +70,16 @@ def test_wait_times_out_with_one_line_per_try(runner: CliRunner, point_cli_at: P
     assert len(lines) >= 3
     assert lines[-1].startswith("error: database not reachable after 1.5s:")
     assert "Traceback" not in result.output
+
+
+def test_wait_gives_up_after_db_wait_seconds_by_default(
+    runner: CliRunner, point_cli_at: PointAt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DB_WAIT_SECONDS", "1")
+    point_cli_at("postgresql://nobody@127.0.0.1:9/nowhere")  # also reloads the settings
+    result = runner.invoke(app, ["wait", "--interval", "0.5"])
+    assert result.exit_code == 3
+    assert result.output.strip().splitlines()[-1].startswith("error: database not reachable after 1s:")
 
 
 def test_malformed_database_url_is_exit_2(runner: CliRunner, point_cli_at: PointAt) -> None:
