@@ -27,9 +27,10 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api.deadline import DeadlineMiddleware
 from app.api.docs import add_docs
-from app.api.main import api_router
+from app.api.main import API_ROUTERS
 from app.api.openapi import complete, operation_id
 from app.api.routes import ops
+from app.api.routing import OVERRIDES
 from app.api.security_headers import SecurityHeadersMiddleware
 from app.core.asgi import ResponseTracker
 from app.core.config import API_V1_STR, ConfigError, Settings, get_settings
@@ -298,8 +299,9 @@ def create_app() -> FastAPI:
     application.add_exception_handler(RequestValidationError, validation_error)
     for unavailable in (OperationalError, InterfaceError, PoolTimeoutError, ProgrammingError):
         application.add_exception_handler(unavailable, database_unavailable)
-    application.include_router(ops.router)
-    application.include_router(api_router, prefix=API_V1_STR)
+    application.dependency_overrides = OVERRIDES.dependency_overrides  # shared with the routers
+    for router in (*API_ROUTERS, ops.router):
+        application.router.routes.extend(router.routes)  # one flat route table (app.api.routing)
     add_docs(application)
     application.openapi = _completed_openapi(application)  # type: ignore[method-assign]
     return application

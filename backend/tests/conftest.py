@@ -73,7 +73,9 @@ def engine() -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def async_engine(engine: Engine) -> AsyncEngine:
     """The test database for async access. No pool: each test's loop makes its own connection."""
-    return database.create_async_db_engine(TEST_URL, poolclass=NullPool)
+    # PostgreSQL: not the app's autocommit, so that the test's transaction is a real one.
+    isolation = {"isolation_level": "READ COMMITTED"} if databases.is_postgres(TEST_URL) else {}
+    return database.create_async_db_engine(TEST_URL, poolclass=NullPool, **isolation)
 
 
 @pytest.fixture

@@ -2,13 +2,15 @@
 and to write.
 
 Transactions are as short as the work:
-- Reads (`await db.reader()`): PostgreSQL runs each statement on its own (autocommit: no BEGIN and
-  ROLLBACK round trips); SQLite reads in a deferred transaction, which takes no write lock.
+- Reads (`await db.connection()` for Core and prepared statements, `await db.reader()` for an ORM
+  session on the same connection): PostgreSQL runs each statement on its own (the engine's connections
+  are in autocommit: no BEGIN and ROLLBACK round trips); SQLite reads in a deferred transaction, which
+  takes no write lock.
 - A write (`async with db.write() as session:`) is a transaction of its own, begun when the write
   starts (after the request's reads are over, so no read holds anything while it waits), committed
   at the end of the block, rolled back on any error, and its connection returned before the block
-  is left, on the event loop. On SQLite it begins IMMEDIATE: writers queue for the write lock (the
-  busy timeout) instead of failing when a reading transaction tries to write.
+  is left, on the event loop. PostgreSQL: READ COMMITTED. SQLite: BEGIN IMMEDIATE, so writers queue
+  for the write lock (the busy timeout) instead of failing when a reading transaction tries to write.
 
 Every wait is bounded: a pooled connection (DB_POOL_TIMEOUT_SECONDS), a lock (DB_LOCK_TIMEOUT_SECONDS:
 PostgreSQL's lock_timeout, SQLite's busy timeout), a statement (DB_STATEMENT_TIMEOUT_SECONDS, by the
@@ -70,6 +72,8 @@ def create_async_db_engine(url: str, **overrides: Any) -> AsyncEngine:
             f"-c lock_timeout={settings.DB_LOCK_TIMEOUT_SECONDS * 1000}",
             f"-c idle_in_transaction_session_timeout={settings.DB_STATEMENT_TIMEOUT_SECONDS * 2000}",
         ]
+        # Reads run each statement on its own; a write asks for a transaction (WRITE_OPTIONS).
+        options["isolation_level"] = "AUTOCOMMIT"
         options["connect_args"] = {
             "connect_timeout": settings.DB_CONNECT_TIMEOUT_SECONDS,
             "options": " ".join(server_options),
@@ -143,34 +147,38 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._read: AsyncSession | None = None
+        self._connection: AsyncConnection | None = None
+        self._session: AsyncSession | None = None
 
-    def _new_session(self, bind: AsyncEngine | AsyncConnection) -> AsyncSession:
-        # expire_on_commit=False: objects keep the values this session wrote after the commit, so a
-        # response shows the state its own write produced.
-        return AsyncSession(bind, expire_on_commit=False)
+    async def connection(self) -> AsyncConnection:
+        """The connection of this request's reads (checked out on first use, kept until `close()` or
+        a write), for Core and prepared statements (app.crud.prepared)."""
+        if self._connection is None:
+            self._connection = await self.engine.connect()
+        return self._connection
 
-    def reader(self) -> AsyncSession:
-        """The session for this request's reads (reuses one; ends with `close()` or a write)."""
-        if self._read is None:
-            engine = self.engine
-            if engine.dialect.name != "sqlite":
-                engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-            self._read = self._new_session(engine)
-        return self._read
+    async def reader(self) -> AsyncSession:
+        """A session for ORM reads, on the same connection."""
+        if self._session is None:
+            self._session = _session(await self.connection())
+        return self._session
 
     async def end_reads(self) -> None:
-        """Give back the read session's connection (SQLite: end its transaction)."""
-        if self._read is not None:
-            await _quietly(self._read.close())
+        """Give back the reads' connection (SQLite: end its transaction)."""
+        session, connection = self._session, self._connection
+        self._session = self._connection = None
+        if session is not None:
+            await _quietly(session.close())
+        if connection is not None:
+            await _quietly(connection.close())
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
         await self.end_reads()
-        session = self._new_session(self.engine)
+        session = _session(self.engine)
         try:
-            await session.connection(execution_options={WRITE: True})  # BEGIN (IMMEDIATE) now
+            await session.connection(execution_options=_WRITES[self.engine.dialect.name])  # BEGIN now
             yield session
             await session.commit()
         except BaseException:
@@ -181,7 +189,20 @@ class Database:
 
     async def close(self) -> None:
         await self.end_reads()
-        self._read = None
+
+
+def _session(bind: AsyncEngine | AsyncConnection, **options: Any) -> AsyncSession:
+    # expire_on_commit=False: objects keep the values this session wrote after the commit, so a
+    # response shows the state its own write produced.
+    return AsyncSession(bind, expire_on_commit=False, **options)
+
+
+# How a write's connection begins its transaction: PostgreSQL connections are in autocommit (reads)
+# until a write asks for READ COMMITTED; SQLite's begin IMMEDIATE (the `begin` event).
+_WRITES: dict[str, dict[str, Any]] = {
+    "postgresql": {WRITE: True, "isolation_level": "READ COMMITTED"},
+    "sqlite": {WRITE: True},
+}
 
 
 class ConnectionDatabase(Database):
@@ -190,21 +211,25 @@ class ConnectionDatabase(Database):
 
     def __init__(self, connection: AsyncConnection) -> None:
         super().__init__(connection.engine)
-        self.connection = connection
+        self._shared = connection
 
-    def reader(self) -> AsyncSession:
-        if self._read is None:
-            self._read = AsyncSession(
-                self.connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
-            )
-        return self._read
+    async def connection(self) -> AsyncConnection:
+        return self._shared
+
+    async def reader(self) -> AsyncSession:
+        if self._session is None:
+            self._session = _session(self._shared, join_transaction_mode="create_savepoint")
+        return self._session
+
+    async def end_reads(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await _quietly(session.close())
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         await self.end_reads()
-        session = AsyncSession(
-            self.connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
-        )
+        session = _session(self._shared, join_transaction_mode="create_savepoint")
         try:
             await session.begin()
             yield session

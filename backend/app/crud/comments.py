@@ -45,7 +45,7 @@ async def add_comment(
 async def list_comments(
     *, db: Database, ticket_id: int, viewer: User, offset: int, limit: int
 ) -> tuple[list[Comment], int]:
-    session = db.reader()
+    session = await db.reader()
     await visible_ticket(session, ticket_id, viewer)
     stmt = select(Comment).where(Comment.ticket_id == ticket_id)
     if not sees_internal_notes(viewer):

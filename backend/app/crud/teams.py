@@ -11,14 +11,15 @@ TEAM_TAKEN = "A team with this name already exists"
 
 
 async def get_team(*, db: Database, team_id: int) -> Team:
-    team = await db.reader().get(Team, team_id)
+    session = await db.reader()
+    team = await session.get(Team, team_id)
     if team is None:
         raise NotFound("Team not found")
     return team
 
 
 async def list_teams(*, db: Database, offset: int, limit: int) -> tuple[list[Team], int]:
-    return await page(db.reader(), select(Team).order_by(col(Team.name)), offset=offset, limit=limit)
+    return await page(await db.reader(), select(Team).order_by(col(Team.name)), offset=offset, limit=limit)
 
 
 async def create_team(*, db: Database, team_in: TeamCreate) -> Team:

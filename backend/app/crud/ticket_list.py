@@ -1,13 +1,21 @@
 """The ticket list: typed filters, full-text search (tsvector on PostgreSQL, FTS5 on SQLite),
-sorts and keyset paging, read as plain columns (app.ticket_query holds the sort and cursor rules)."""
+sorts and keyset paging, read as plain columns (app.ticket_query holds the sort and cursor rules).
 
+A page is one statement (its count included), prepared once per query shape (app.crud.prepared):
+which filters are present, the sort, search, cursor and count mode, the database. The values
+(filter values, search text, cursor position, limits) are parameters, so a busy list builds and
+compiles nothing per request.
+"""
+
+import json
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, NamedTuple
+from functools import lru_cache
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
     Double,
+    any_,
     bindparam,
     column,
     func,
@@ -19,7 +27,6 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy import select as sa_select
-from sqlalchemy.engine import Row as ResultRow
 from sqlalchemy.sql.selectable import GenerativeSelect, ScalarSelect, Select
 from sqlalchemy.types import NullType
 from sqlmodel import col, select
@@ -27,10 +34,10 @@ from sqlmodel import col, select
 from app import ticket_query
 from app.core.database import Database
 from app.core.types import UTCDateTime
+from app.crud.prepared import Prepared
 from app.models import Comment, Ticket, TicketPublic, TicketQuery, User
 from app.permissions import Permission as P
 from app.permissions import has, sees_internal_notes
-from app.search import SearchQuery
 
 # Sort name -> the indexed column it orders by (app.ticket_query names them; models.py indexes them).
 _SORT_COLUMNS: dict[str, Any] = {
@@ -40,34 +47,107 @@ _SORT_COLUMNS: dict[str, Any] = {
     "status": Ticket.status_rank,
 }
 
+Person = Literal["none", "value"] | None  # a people filter: absent, "none", or an id
 
-def _ticket_filters(query: TicketQuery, viewer: User) -> list[ColumnElement[bool]]:
+
+class _Shape(NamedTuple):
+    """What the SQL text of a list statement depends on (the values are parameters)."""
+
+    dialect: str
+    own_only: bool  # the viewer sees only the tickets they reported
+    status: bool
+    priority: bool
+    assignee: Person
+    reporter: Person
+    team: Person
+    ranges: tuple[bool, bool, bool, bool]  # created_after, created_before, updated_after, updated_before
+    search: bool
+    internal_notes: bool  # a search also matches internal notes
+    sort: str
+    descending: bool
+
+
+def _person(value: str | None) -> Person:
+    return None if value is None else "none" if value == "none" else "value"
+
+
+def _shape(dialect: str, query: TicketQuery, viewer: User) -> _Shape:
+    key_name, descending = query.order()
+    searching = query.q is not None
+    return _Shape(
+        dialect=dialect,
+        own_only=not has(viewer, P.ticket_read_all),
+        status=bool(query.status),
+        priority=bool(query.priority),
+        assignee=_person(query.assignee),
+        reporter=_person(query.reporter),
+        team=_person(query.team),
+        ranges=(
+            query.created_after is not None,
+            query.created_before is not None,
+            query.updated_after is not None,
+            query.updated_before is not None,
+        ),
+        search=searching,
+        internal_notes=searching and sees_internal_notes(viewer),
+        sort=key_name,
+        descending=descending,
+    )
+
+
+def _values(dialect: str, query: TicketQuery, viewer: User) -> dict[str, Any]:
+    """The parameters of the shape's statements for this query (see _conditions for their names)."""
+    values: dict[str, Any] = {"viewer_id": viewer.id}
+    for name in ("status", "priority"):
+        chosen = [member.value for member in getattr(query, name)]
+        # One parameter whatever the number of values: an array, or a JSON array for SQLite.
+        values[name] = chosen if dialect == "postgresql" else json.dumps(chosen)
+    for name in ("assignee", "reporter", "team"):
+        value = getattr(query, name)
+        if value not in (None, "none"):
+            values[name] = viewer.id if value == "me" else int(value)
+    for name in ("created_after", "created_before", "updated_after", "updated_before"):
+        values[name] = getattr(query, name)
+    if (text := query.search()) is not None:
+        values["search"] = text.websearch() if dialect == "postgresql" else text.fts5()
+    return values
+
+
+def _one_of(dialect: str, column_: Any, name: str) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return col(column_) == any_(bindparam(name))
+    chosen: Select[Any] = sa_select(literal_column("value")).select_from(func.json_each(bindparam(name)))
+    return col(column_).in_(chosen)
+
+
+def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    if not has(viewer, P.ticket_read_all):
-        conditions.append(col(Ticket.reporter_id) == viewer.id)
-    if query.status:
-        conditions.append(col(Ticket.status).in_(query.status))
-    if query.priority:
-        conditions.append(col(Ticket.priority).in_(query.priority))
-    people: list[tuple[Any, str | None]] = [
-        (Ticket.assignee_id, query.assignee),
-        (Ticket.reporter_id, query.reporter),
-        (Ticket.team_id, query.team),
+    if shape.own_only:
+        conditions.append(col(Ticket.reporter_id) == bindparam("viewer_id"))
+    if shape.status:
+        conditions.append(_one_of(shape.dialect, Ticket.status, "status"))
+    if shape.priority:
+        conditions.append(_one_of(shape.dialect, Ticket.priority, "priority"))
+    people: list[tuple[Any, Person, str]] = [
+        (Ticket.assignee_id, shape.assignee, "assignee"),
+        (Ticket.reporter_id, shape.reporter, "reporter"),
+        (Ticket.team_id, shape.team, "team"),
     ]
-    for ref, value in people:
-        if value == "none":
+    for ref, kind, name in people:
+        if kind == "none":
             conditions.append(col(ref).is_(None))
-        elif value is not None:
-            conditions.append(col(ref) == (viewer.id if value == "me" else int(value)))
-    ranges: list[tuple[Any, datetime | None, datetime | None]] = [
-        (Ticket.created_at, query.created_after, query.created_before),
-        (Ticket.updated_at, query.updated_after, query.updated_before),
+        elif kind == "value":
+            conditions.append(col(ref) == bindparam(name))
+    bounds = [
+        (Ticket.created_at, ">", "created_after"),
+        (Ticket.created_at, "<", "created_before"),
+        (Ticket.updated_at, ">", "updated_after"),
+        (Ticket.updated_at, "<", "updated_before"),
     ]
-    for moment, after, before in ranges:
-        if after is not None:
-            conditions.append(col(moment) > after)
-        if before is not None:
-            conditions.append(col(moment) < before)
+    for present, (moment, operator, name) in zip(shape.ranges, bounds, strict=True):
+        if present:
+            bound = bindparam(name, type_=UTCDateTime())
+            conditions.append(col(moment) > bound if operator == ">" else col(moment) < bound)
     return conditions
 
 
@@ -77,16 +157,16 @@ class _Search(NamedTuple):
     relevance: ColumnElement[float]  # of the ticket's own text
 
 
-def _search(dialect: str, text: SearchQuery, viewer: User) -> _Search:
-    """How `text` matches tickets. PostgreSQL: tsvector + GIN; SQLite: FTS5.
+def _search(shape: _Shape) -> _Search:
+    """How the `search` parameter matches tickets. PostgreSQL: tsvector + GIN; SQLite: FTS5.
 
     The two ways to match are kept apart, so a page can rank the tickets whose own text matches as
     it reads them (one bitmap scan) and add the comment-only matches after them,
     instead of collecting every match's id first and reading each ticket again to rank it.
     """
-    comment_visible = [] if sees_internal_notes(viewer) else [col(Comment.internal).is_(False)]
-    if dialect == "postgresql":
-        tsquery = func.websearch_to_tsquery("english", text.websearch())
+    comment_visible = [] if shape.internal_notes else [col(Comment.internal).is_(False)]
+    if shape.dialect == "postgresql":
+        tsquery = func.websearch_to_tsquery(literal_column("'english'"), bindparam("search"))
         ticket_vector: ColumnElement[Any] = literal_column("tickets.search_vector")
         comment_vector: ColumnElement[Any] = literal_column("comments.search_vector")
         own = ticket_vector.op("@@")(tsquery)
@@ -94,17 +174,16 @@ def _search(dialect: str, text: SearchQuery, viewer: User) -> _Search:
         # float8, not ts_rank's real: a cursor's value must round-trip through JSON exactly.
         relevance: ColumnElement[float] = func.ts_rank(ticket_vector, tsquery).cast(Double)
     else:
-        expression = text.fts5()
         tickets_fts, comments_fts = (
             table("tickets_fts", column("rowid")),
             table("comments_fts", column("rowid")),
         )
-        ticket_match = literal_column("tickets_fts").op("MATCH")(expression)
+        ticket_match = literal_column("tickets_fts").op("MATCH")(bindparam("search"))
         own = col(Ticket.id).in_(select(tickets_fts.c.rowid).where(ticket_match))
         in_comments = (
             select(Comment.ticket_id)
             .join(comments_fts, comments_fts.c.rowid == Comment.id)
-            .where(literal_column("comments_fts").op("MATCH")(expression), *comment_visible)
+            .where(literal_column("comments_fts").op("MATCH")(bindparam("search")), *comment_visible)
         )
         bm25 = select(-func.bm25(literal_column("tickets_fts"))).where(
             ticket_match, tickets_fts.c.rowid == Ticket.id
@@ -114,35 +193,29 @@ def _search(dialect: str, text: SearchQuery, viewer: User) -> _Search:
 
 
 # What a list page returns, read as plain columns: a page is read-only, and building ORM objects or
-# models for 50 rows per request would cost more than the queries themselves. The select is built
-# once; enum and (on PostgreSQL, whose sessions run in UTC) timestamp columns skip SQLAlchemy's
-# result conversion, since the values only go on to JSON.
+# models for 50 rows per request would cost more than the queries themselves. Enum and (on
+# PostgreSQL, whose sessions run in UTC) timestamp columns skip conversion, since the values only go
+# on to JSON; SQLite stores naive text timestamps, which its columns convert.
 _PUBLIC_NAMES = tuple(TicketPublic.model_fields)
 _PUBLIC_COLUMNS = [getattr(Ticket, name) for name in _PUBLIC_NAMES]
-_TICKET_ID: ColumnElement[Any] = Ticket.id  # type: ignore[assignment]
+_ID, _SORT_KEY, _TOTAL = _PUBLIC_NAMES.index("id"), len(_PUBLIC_NAMES), len(_PUBLIC_NAMES) + 1
 
 
-def _page_select(*, raw_timestamps: bool) -> Select[*tuple[Any, ...]]:
-    def plain(column: Any) -> Any:
-        if isinstance(column.type, UTCDateTime) and not raw_timestamps:
-            return column
-        return type_coerce(column, NullType()).label(column.key)
+def _page_select(dialect: str) -> Select[Any]:
+    def plain(column_: Any) -> Any:
+        if isinstance(column_.type, UTCDateTime) and dialect == "sqlite":
+            return column_
+        return type_coerce(column_, NullType()).label(column_.key)
 
     return sa_select(*(plain(c) for c in _PUBLIC_COLUMNS))
 
 
-_PAGE_SELECT_RAW = _page_select(raw_timestamps=True)  # PostgreSQL
-_PAGE_SELECT_TYPED = _page_select(raw_timestamps=False)  # SQLite stores naive text timestamps
-
-
-@dataclass(frozen=True, slots=True)
-class TicketPage:
-    """A list page in the shape of TicketsPublic (its fields, in its order), ready for JSON."""
-
-    data: list[dict[str, Any]]  # shaped as TicketPublic
-    count: int | None  # None on a page fetched with a cursor
-    count_exact: bool  # False: at least `count` match (counting stopped at the limit)
-    next_cursor: str | None  # None on the last page
+def _sort_key(shape: _Shape, key: ColumnElement[Any]) -> Any:
+    """The sort key as a result column, for the next page's cursor (on PostgreSQL as the driver reads
+    it: timestamps arrive in UTC)."""
+    if shape.dialect == "postgresql":
+        return type_coerce(key, NullType()).label("sort_key")
+    return key.label("sort_key")
 
 
 class _Arm(NamedTuple):
@@ -157,95 +230,131 @@ class _Arm(NamedTuple):
 _COMMENT_ONLY: ColumnElement[float] = literal(-1.0, Double)
 
 
-def _total(arms: list[_Arm], *, exact: bool, limit: int) -> ScalarSelect[int]:
-    """How many tickets the arms match: all of them when `exact`, else at most `limit + 1`."""
+def _arms(shape: _Shape) -> list[_Arm]:
+    """With a search, two arms: the tickets whose own text matches, and those found only through a
+    comment; else one."""
+    conditions = _conditions(shape)
+    if not shape.search:
+        return [_Arm(conditions, _SORT_COLUMNS[shape.sort])]
+    found = _search(shape)
+    own, by_comment = [*conditions, found.own], [*conditions, found.via_comments]
+    if shape.sort == "relevance":
+        return [_Arm(own, found.relevance), _Arm(by_comment, _COMMENT_ONLY)]
+    key = _SORT_COLUMNS[shape.sort]
+    return [_Arm(own, key), _Arm(by_comment, key)]
+
+
+def _total(arms: list[_Arm], *, exact: bool) -> ScalarSelect[int]:
+    """How many tickets the arms match: all of them when `exact`, else at most `count_limit`."""
     ids = [sa_select(col(Ticket.id)).where(*arm.where) for arm in arms]
     matching: GenerativeSelect = ids[0] if len(ids) == 1 else union_all(*ids)
     if not exact:  # a list shows "1,000+"; counting every match costs O(matches)
-        matching = matching.limit(limit + 1)
+        matching = matching.limit(bindparam("count_limit"))
     return sa_select(func.count()).select_from(matching.subquery()).scalar_subquery()
 
 
-def _in_order(
-    stmt: Select[*tuple[Any, ...]],
-    key: ColumnElement[Any],
-    row_id: ColumnElement[Any],
-    *,
-    descending: bool,
-    after: tuple[Any, int] | None,
-) -> Select[*tuple[Any, ...]]:
-    """`stmt` ordered by (key, id), starting after the cursor's position when there is one."""
-    if after is not None:
-        value, last_id = after
-        row, bound = (
-            tuple_(key, row_id),
-            tuple_(bindparam(None, value, type_=key.type), bindparam(None, last_id)),
-        )
-        stmt = stmt.where(row < bound if descending else row > bound)
-    return stmt.order_by(*((key.desc(), row_id.desc()) if descending else (key.asc(), row_id.asc())))
+def _in_order(stmt: Select[Any], key: ColumnElement[Any], row_id: Any, *, shape: _Shape, after: bool) -> Any:
+    """`stmt` ordered by (key, id), after the cursor's position (`after_key`, `after_id`) if `after`,
+    then offset and limit (`offset`, `limit`)."""
+    if after:
+        row = tuple_(key, row_id)
+        bound = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id"))
+        stmt = stmt.where(row < bound if shape.descending else row > bound)
+    order = (key.desc(), row_id.desc()) if shape.descending else (key.asc(), row_id.asc())
+    return stmt.order_by(*order).offset(bindparam("offset")).limit(bindparam("limit"))
+
+
+Count = Literal["none", "capped", "exact"]
+
+
+@lru_cache(maxsize=512)
+def _arm_statement(shape: _Shape, arm: int, *, after: bool, count: Count) -> Prepared:
+    """One arm on its own, in its order (relevance-ranked search pages, and lists without search)."""
+    arms = _arms(shape)
+    chosen: _Arm = arms[arm]
+    stmt = _page_select(shape.dialect).add_columns(_sort_key(shape, chosen.key)).where(*chosen.where)
+    if count != "none":
+        stmt = stmt.add_columns(_total(arms, exact=count == "exact").label("total"))
+    return Prepared(_in_order(stmt, chosen.key, Ticket.id, shape=shape, after=after))
+
+
+@lru_cache(maxsize=512)
+def _union_statement(shape: _Shape, *, after: bool, count: Count) -> Prepared:
+    """Both arms of a search in one statement, sorted by a column."""
+    arms = _arms(shape)
+    base = _page_select(shape.dialect)
+    hits = union_all(*(base.add_columns(_sort_key(shape, a.key)).where(*a.where) for a in arms)).subquery()
+    stmt = sa_select(hits)
+    if count != "none":
+        stmt = stmt.add_columns(_total(arms, exact=count == "exact").label("total"))
+    return Prepared(_in_order(stmt, hits.c.sort_key, hits.c.id, shape=shape, after=after))
+
+
+@lru_cache(maxsize=512)
+def _count_statement(shape: _Shape, *, exact: bool) -> Prepared:
+    return Prepared(sa_select(_total(_arms(shape), exact=exact)))
+
+
+@dataclass(frozen=True, slots=True)
+class TicketPage:
+    """A list page in the shape of TicketsPublic (its fields, in its order), ready for JSON."""
+
+    data: list[dict[str, Any]]  # shaped as TicketPublic
+    count: int | None  # None on a page fetched with a cursor
+    count_exact: bool  # False: at least `count` match (counting stopped at the limit)
+    next_cursor: str | None  # None on the last page
 
 
 async def list_tickets(*, db: Database, viewer: User, query: TicketQuery, count_limit: int) -> TicketPage:
     """One page of the tickets the viewer may see that match `query`, how many match (exact up to
     `count_limit`, or always with `query.exact_count`), and the cursor of the next page."""
-    connection = await db.reader().connection()  # Core: rows as tuples, no ORM loading
-    conditions = _ticket_filters(query, viewer)
-    key_name, descending = query.order()
-    # With `q`, two arms: the tickets whose own text matches, and those found only through a comment.
-    if (text := query.search()) is None:
-        arms = [_Arm(conditions, _SORT_COLUMNS[key_name])]
-    else:
-        found = _search(connection.dialect.name, text, viewer)
-        own, by_comment = [*conditions, found.own], [*conditions, found.via_comments]
-        if key_name == "relevance":
-            arms = [_Arm(own, found.relevance), _Arm(by_comment, _COMMENT_ONLY)]
-        else:
-            key = _SORT_COLUMNS[key_name]
-            arms = [_Arm(own, key), _Arm(by_comment, key)]
-
+    connection = await db.connection()
+    dialect = connection.dialect.name
+    shape = _shape(dialect, query, viewer)
+    values = _values(dialect, query, viewer)
     # The total does not change with depth: it comes with the first page (in the page's statement,
     # so from the same snapshot), and pages fetched with a cursor skip it, so they cost the same at
     # any depth.
-    total = None if query.cursor is not None else _total(arms, exact=query.exact_count, limit=count_limit)
-    after = query.after()
-    base = _PAGE_SELECT_RAW if connection.dialect.name == "postgresql" else _PAGE_SELECT_TYPED
-    rows: list[ResultRow[Any]] = []
-    if len(arms) == 1 or (key_name == "relevance" and not query.offset):
+    count: Count = "none" if query.cursor is not None else "exact" if query.exact_count else "capped"
+    values["count_limit"] = count_limit + 1
+    position = query.after()
+    if position is not None:
+        values["after_key"], values["after_id"] = position
+    values["offset"] = query.offset
+    rows: list[Any] = []
+    if not shape.search or (shape.sort == "relevance" and not query.offset):
         # By relevance the arms come in order, so they are read one after the other, and the
         # comment-only matches only when the own-text ones run out on this page: ranking reads each
         # match once, in the bitmap scan that finds it.
-        for arm in arms:
-            if len(rows) > query.limit or (arm is not arms[-1] and after is not None and after[0] < 0):
+        arms = 2 if shape.search else 1
+        for arm in range(arms):
+            if len(rows) > query.limit or (arm < arms - 1 and position is not None and position[0] < 0):
                 continue  # the page is full, or the cursor is already past this arm
-            stmt = base.add_columns(arm.key.label("sort_key")).where(*arm.where)
-            if total is not None and not rows:
-                stmt = stmt.add_columns(total.label("total"))
-            stmt = _in_order(stmt, arm.key, _TICKET_ID, descending=descending, after=after)
-            rows += (
-                await connection.execute(stmt.offset(query.offset).limit(query.limit + 1 - len(rows)))
-            ).all()
+            statement = _arm_statement(
+                shape, arm, after=position is not None, count="none" if rows else count
+            )
+            values["limit"] = query.limit + 1 - len(rows)
+            rows += await statement.rows(connection, values)
     else:  # sorted by a column (or paged by offset): both arms in one statement
-        hits = union_all(
-            *(base.add_columns(a.key.label("sort_key")).where(*a.where) for a in arms)
-        ).subquery()
-        stmt = sa_select(hits)
-        if total is not None:
-            stmt = stmt.add_columns(total.label("total"))
-        stmt = _in_order(stmt, hits.c.sort_key, hits.c.id, descending=descending, after=after)
-        rows = list((await connection.execute(stmt.offset(query.offset).limit(query.limit + 1))).all())
+        values["limit"] = query.limit + 1
+        statement = _union_statement(shape, after=position is not None, count=count)
+        rows = await statement.rows(connection, values)
 
-    page = [dict(zip(_PUBLIC_NAMES, r, strict=False)) for r in rows[: query.limit]]
+    page = [dict(zip(_PUBLIC_NAMES, row, strict=False)) for row in rows[: query.limit]]
     next_cursor = None
     if len(rows) > query.limit:
         last = rows[query.limit - 1]
-        next_cursor = ticket_query.encode_cursor(key_name, last.sort_key, last.id, query.fingerprint())
+        next_cursor = ticket_query.encode_cursor(shape.sort, last[_SORT_KEY], last[_ID], query.fingerprint())
 
-    count, exact = None, False
-    if total is not None:
+    total, exact = None, False
+    if count != "none":
         if rows:
-            count = rows[0].total
-        else:  # no row to carry it: none match, or the offset is past the end
-            count = 0 if query.offset == 0 else (await connection.execute(sa_select(total))).scalar_one()
-        exact = query.exact_count or count <= count_limit
-        count = count if exact else count_limit
-    return TicketPage(page, count, exact, next_cursor)
+            total = rows[0][_TOTAL]
+        elif query.offset == 0:  # no row to carry it: none match, or the offset is past the end
+            total = 0
+        else:
+            counted = await _count_statement(shape, exact=count == "exact").rows(connection, values)
+            total = counted[0][0]
+        exact = query.exact_count or total <= count_limit
+        total = total if exact else count_limit
+    return TicketPage(page, total, exact, next_cursor)

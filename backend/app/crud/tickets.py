@@ -99,7 +99,7 @@ def check_version(ticket: Ticket, expected: set[int] | None) -> None:
 
 
 async def get_ticket(*, db: Database, ticket_id: int, viewer: User) -> Ticket:
-    return await visible_ticket(db.reader(), ticket_id, viewer)
+    return await visible_ticket(await db.reader(), ticket_id, viewer)
 
 
 async def create_ticket(
@@ -221,7 +221,7 @@ async def move_ticket(
 
 
 async def list_transitions(*, db: Database, ticket_id: int, viewer: User) -> TransitionsPublic:
-    ticket = await visible_ticket(db.reader(), ticket_id, viewer)
+    ticket = await visible_ticket(await db.reader(), ticket_id, viewer)
     has_assignee = ticket.assignee_id is not None
     options = [
         TransitionOption(status=t.target, requires=lifecycle.required_fields(t, has_assignee=has_assignee))
@@ -243,7 +243,7 @@ async def delete_ticket(
 async def list_events(
     *, db: Database, ticket_id: int, viewer: User, offset: int, limit: int
 ) -> tuple[list[TicketEvent], int]:
-    session = db.reader()
+    session = await db.reader()
     await visible_ticket(session, ticket_id, viewer)
     stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
     if not sees_internal_notes(viewer):
@@ -254,4 +254,5 @@ async def list_events(
 async def count_tickets_by_status(*, db: Database) -> dict[TicketStatus, int]:
     """Tickets per status, for /metrics (statuses with no ticket are absent)."""
     stmt = select(Ticket.status, func.count()).group_by(col(Ticket.status))
-    return {TicketStatus(status): count for status, count in (await db.reader().exec(stmt)).all()}
+    session = await db.reader()
+    return {TicketStatus(status): count for status, count in (await session.exec(stmt)).all()}

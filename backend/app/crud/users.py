@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import col, func, select
 
 from app.core import passwords, security
@@ -22,6 +23,7 @@ from app.core.errors import BadCredentials, Conflict, Invalid, NotFound, Throttl
 from app.core.types import UTCDateTime
 from app.crud import common
 from app.crud.common import check_team, flush, page
+from app.crud.prepared import Prepared
 from app.models import (
     Comment,
     LoginThrottle,
@@ -39,33 +41,39 @@ EMAIL_TAKEN = "A user with this email already exists"
 BAD_CREDENTIALS = "Incorrect email or password"
 THROTTLED = "Too many failed logins; try again later"
 
-# The user check of every authenticated request: one statement, built once, run as Core (no ORM
-# load); the caller compares the token's stamp and the active flag.
+# The user check of every authenticated request: one prepared statement (app.crud.prepared); the
+# caller compares the token's stamp and the active flag. Its User is built with model_construct,
+# which needs the ORM's mappers ready before the first request (no I/O).
+configure_mappers()
 _USERS = User.__table__  # type: ignore[attr-defined]
-_USER_BY_ID = select(*(_USERS.c[name] for name in User.model_fields)).where(
-    _USERS.c.id == bindparam("user_id")
+_USER_FIELDS = tuple(User.model_fields)
+_USER_BY_ID = Prepared(
+    select(*(_USERS.c[name] for name in _USER_FIELDS)).where(_USERS.c.id == bindparam("user_id"))
 )
 
 
 async def current_user(*, db: Database, user_id: int) -> User | None:
-    """The user with this id as a plain (detached) object, or None."""
-    row = (await db.reader().exec(_USER_BY_ID, params={"user_id": user_id})).first()
-    return None if row is None else User(**row._asdict())
+    """The user with this id, or None: a snapshot of the row for permission checks and ids, built
+    without validation (the values come from the database) and never added to a session."""
+    rows = await _USER_BY_ID.rows(await db.connection(), {"user_id": user_id})
+    return User.model_construct(**dict(zip(_USER_FIELDS, rows[0], strict=True))) if rows else None
 
 
 async def get_user(*, db: Database, user_id: int) -> User:
-    user = await db.reader().get(User, user_id)
+    session = await db.reader()
+    user = await session.get(User, user_id)
     if user is None:
         raise NotFound("User not found")
     return user
 
 
 async def get_user_by_email(*, db: Database, email: str) -> User | None:
-    return (await db.reader().exec(select(User).where(User.email == email.lower()))).first()
+    session = await db.reader()
+    return (await session.exec(select(User).where(User.email == email.lower()))).first()
 
 
 async def list_users(*, db: Database, offset: int, limit: int) -> tuple[list[User], int]:
-    return await page(db.reader(), select(User).order_by(col(User.id)), offset=offset, limit=limit)
+    return await page(await db.reader(), select(User).order_by(col(User.id)), offset=offset, limit=limit)
 
 
 async def _email_taken(db: Any, email: str, *, other_than: int | None = None) -> bool:

@@ -26,7 +26,7 @@ class DyingSession:
 
 def end_of_request(error: Exception) -> None:
     db = Database(database.create_async_db_engine("sqlite://"))
-    db._read = DyingSession(error)  # type: ignore[assignment]
+    db._session = DyingSession(error)  # type: ignore[assignment]
     asyncio.run(db.close())
 
 

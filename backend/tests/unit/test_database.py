@@ -2,6 +2,7 @@
 short transactions of their own, every wait bounded."""
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ def test_the_async_url_picks_the_async_drivers() -> None:
 
 def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path: Path) -> None:
     async def pragmas(db: Database) -> tuple[int, str]:
-        reader = db.reader()
+        reader = await db.reader()
         keys = (await reader.exec(text("PRAGMA foreign_keys"))).scalar_one()
         journal = (await reader.exec(text("PRAGMA journal_mode"))).scalar_one()
         return keys, journal
@@ -51,7 +52,7 @@ def test_sqlite_reads_take_no_write_lock_and_writes_take_it_up_front(tmp_path: P
             await session.exec(text("CREATE TABLE t (x INTEGER)"))
         seen = []
         other = Database(db.engine)
-        reading = db.reader()  # its (deferred) transaction stays open
+        reading = await db.reader()  # its (deferred) transaction stays open
         assert (await reading.exec(text("SELECT count(*) FROM t"))).scalar_one() == 0
         async with other.write() as session:  # would wait, then fail, behind a locking reader
             await session.exec(text("INSERT INTO t VALUES (1)"))
@@ -72,18 +73,26 @@ def test_sqlite_reads_take_no_write_lock_and_writes_take_it_up_front(tmp_path: P
 
 
 def test_a_write_block_commits_at_its_end_and_rolls_back_on_error(tmp_path: Path) -> None:
+    """On the app's own engine (PostgreSQL: connections in autocommit until a write begins)."""
+    url = TEST_URL if TEST_URL.startswith("postgresql") else f"sqlite:///{tmp_path}/atomic.sqlite3"
+    name = f"atomic_{uuid.uuid4().hex[:12]}"
+
     async def scenario(db: Database) -> list[int]:
         async with db.write() as session:
-            await session.exec(text("CREATE TABLE t (x INTEGER)"))
-            await session.exec(text("INSERT INTO t VALUES (1)"))
-        with pytest.raises(RuntimeError, match="half-way"):
+            await session.exec(text(f"CREATE TABLE {name} (x INTEGER)"))
+            await session.exec(text(f"INSERT INTO {name} VALUES (1)"))
+        try:
+            with pytest.raises(RuntimeError, match="half-way"):
+                async with db.write() as session:
+                    await session.exec(text(f"INSERT INTO {name} VALUES (2)"))
+                    raise RuntimeError("half-way")
+            rows = await (await db.reader()).exec(text(f"SELECT x FROM {name} ORDER BY x"))
+            return list(rows.scalars())
+        finally:
             async with db.write() as session:
-                await session.exec(text("INSERT INTO t VALUES (2)"))
-                raise RuntimeError("half-way")
-        rows = await db.reader().exec(text("SELECT x FROM t ORDER BY x"))
-        return list(rows.scalars())
+                await session.exec(text(f"DROP TABLE {name}"))
 
-    assert run(scenario, f"sqlite:///{tmp_path}/atomic.sqlite3") == [1]
+    assert run(scenario, url) == [1]
 
 
 def test_use_async_engine_swaps_and_dispose_forgets_the_process_engine() -> None:
@@ -100,7 +109,7 @@ def test_use_async_engine_swaps_and_dispose_forgets_the_process_engine() -> None
 @pytest.mark.skipif(not TEST_URL.startswith("postgresql"), reason="PostgreSQL only")
 def test_postgresql_reads_run_each_statement_alone_and_every_wait_is_bounded() -> None:
     async def scenario(db: Database) -> dict[str, Any]:
-        reader = db.reader()
+        reader = await db.reader()
         pid = (await reader.exec(text("SELECT pg_backend_pid()"))).scalar_one()
         settings = {
             name: (await reader.exec(text(f"SHOW {name}"))).scalar_one()

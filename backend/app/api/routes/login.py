@@ -1,17 +1,17 @@
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import Form, Request, Response
 
 from app import crud
 from app.api.deps import DbDep
 from app.api.openapi import answers
-from app.api.strict_json import StrictJSONRoute
+from app.api.routing import api_router
 from app.core import security
 from app.core.config import get_settings
 from app.models import LoginForm, Token
 
-router = APIRouter(tags=["login"], route_class=StrictJSONRoute)
+router = api_router("", "login")
 
 
 @router.post(

@@ -3,20 +3,20 @@
 import hmac
 import logging
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import crud
 from app.api.deps import DbDep, get_current_user
-from app.api.strict_json import StrictJSONRoute
+from app.api.routing import api_router
 from app.core.config import get_settings
 from app.core.metrics import Metrics
 from app.core.migrations import current_revision, head_revision
 from app.models import DbHealth, Role, StatusResponse
 
-router = APIRouter(tags=["ops"], route_class=StrictJSONRoute)
+router = api_router("", "ops", versioned=False)
 logger = logging.getLogger("app.metrics")
 
 
@@ -40,7 +40,7 @@ async def db_health(db: DbDep) -> JSONResponse:
     """Readiness: the database answers and its schema is at the migrations' head."""
     head = head_revision()
     try:
-        connection = await db.reader().connection()
+        connection = await db.connection()
         current = await connection.run_sync(current_revision)
     except SQLAlchemyError:
         body = DbHealth(

@@ -1,12 +1,12 @@
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from app import crud
 from app.api.deps import DbDep, PageDep, PathId, TeamAdmin, TeamReader
 from app.api.openapi import answers
-from app.api.strict_json import StrictJSONRoute
+from app.api.routing import api_router
 from app.models import Team, TeamCreate, TeamInUseError, TeamPublic, TeamsPublic, TeamUpdate
 
-router = APIRouter(prefix="/teams", tags=["teams"], route_class=StrictJSONRoute)
+router = api_router("/teams", "teams")
 
 
 @router.get("/", response_model=TeamsPublic, responses=answers(403, 422))

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import Depends, Request, Response, status
 from pydantic_core import to_json
 
 from app import crud
@@ -8,7 +8,7 @@ from app.api import idempotency
 from app.api.deps import CurrentUser, DbDep, IdempotencyKeyHeader, IfMatch, PageDep, PathId, etag
 from app.api.openapi import answers
 from app.api.query_params import query_model, query_parameters
-from app.api.strict_json import StrictJSONRoute
+from app.api.routing import api_router
 from app.core.config import get_settings
 from app.models import (
     ApiError,
@@ -30,7 +30,7 @@ from app.models import (
     TransitionsPublic,
 )
 
-router = APIRouter(prefix="/tickets", tags=["tickets"], route_class=StrictJSONRoute)
+router = api_router("/tickets", "tickets")
 
 # What each operation can answer besides its success (app.api.openapi). A 409 on a create: the same
 # Idempotency-Key is still being processed (see Retry-After).

@@ -1,9 +1,9 @@
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from app import crud
 from app.api.deps import CurrentUser, DbDep, PageDep, PathId, UserAdmin, UserReader
 from app.api.openapi import answers
-from app.api.strict_json import StrictJSONRoute
+from app.api.routing import api_router
 from app.models import (
     Message,
     UpdatePassword,
@@ -15,7 +15,7 @@ from app.models import (
     UserUpdateMe,
 )
 
-router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
+router = api_router("/users", "users")
 
 
 @router.get("/me", response_model=UserPublic)
