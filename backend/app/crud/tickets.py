@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,6 +19,7 @@ from app.core.errors import Conflict, Forbidden, Invalid, NotFound, StaleVersion
 from app.core.request_context import current_request_id
 from app.crud import common
 from app.crud.common import check_assignee, check_team, page, text_value
+from app.crud.prepared import Prepared
 from app.models import (
     EventAction,
     StatusChange,
@@ -98,8 +100,21 @@ def check_version(ticket: Ticket, expected: set[int] | None) -> None:
         )
 
 
+# One ticket by id, for reading (GET, its transitions): a prepared statement (app.crud.prepared).
+_TICKETS = Ticket.__table__  # type: ignore[attr-defined]
+_TICKET_FIELDS = tuple(name for name in Ticket.model_fields if name in _TICKETS.c)
+_TICKET_BY_ID = Prepared(
+    select(*(_TICKETS.c[name] for name in _TICKET_FIELDS)).where(_TICKETS.c.id == bindparam("ticket_id"))
+)
+
+
 async def get_ticket(*, db: Database, ticket_id: int, viewer: User) -> Ticket:
-    return await visible_ticket(await db.reader(), ticket_id, viewer)
+    """A snapshot of the ticket (not attached to a session), if the viewer may see it."""
+    rows = await _TICKET_BY_ID.rows(await db.connection(), {"ticket_id": ticket_id})
+    ticket = Ticket.model_construct(**dict(zip(_TICKET_FIELDS, rows[0], strict=True))) if rows else None
+    if ticket is None or not can_see(viewer, ticket):
+        raise NotFound(TICKET_NOT_FOUND)
+    return ticket
 
 
 async def create_ticket(
@@ -221,7 +236,7 @@ async def move_ticket(
 
 
 async def list_transitions(*, db: Database, ticket_id: int, viewer: User) -> TransitionsPublic:
-    ticket = await visible_ticket(await db.reader(), ticket_id, viewer)
+    ticket = await get_ticket(db=db, ticket_id=ticket_id, viewer=viewer)
     has_assignee = ticket.assignee_id is not None
     options = [
         TransitionOption(status=t.target, requires=lifecycle.required_fields(t, has_assignee=has_assignee))
