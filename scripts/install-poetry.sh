@@ -22,8 +22,11 @@ case ":$PATH:" in
   *":$bin:"*) ;;
   *)
     line="export PATH=\"$bin:\$PATH\"  # Poetry for Incident Desk (scripts/install-poetry.sh)"
-    if ! grep -qsF "$line" "$HOME/.profile"; then
-      echo "$line" >>"$HOME/.profile"
+    profile="$HOME/.profile"
+    if ! grep -qsF "$line" "$profile"; then
+      # A profile whose last line has no newline would swallow ours into that line.
+      if [[ -s $profile && -n $(tail -c 1 "$profile") ]]; then echo >>"$profile"; fi
+      echo "$line" >>"$profile"
     fi
     echo "install-poetry: $bin is on PATH in new login shells (~/.profile); in this one: export PATH=\"$bin:\$PATH\""
     ;;

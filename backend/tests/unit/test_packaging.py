@@ -4,8 +4,11 @@ lock pins."""
 
 import importlib.metadata
 import importlib.util
+import re
+import subprocess
 import sys
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,3 +71,37 @@ def test_the_lock_reader_works_with_the_packaging_old_pips_vendor(
     assert {"fastapi", "sqlmodel", "aiosqlite"} <= listed[1]
     assert not listed[1] & {"pytest", "mypy", "ruff"}  # main only: marked `extra == "dev"` or dev group
     assert {"pytest", "mypy", "ruff"} <= listed[2]
+
+
+@pytest.mark.parametrize("last_line", ['. "$HOME/.cargo/env"', '. "$HOME/.cargo/env"\n', ""])
+def test_install_poetry_puts_its_path_line_on_a_line_of_its_own(tmp_path: Path, last_line: str) -> None:
+    """A ~/.profile whose last line lacks a newline (as rustup leaves it) must not swallow the PATH
+    line into that line: a new shell would then find no `poetry`."""
+    script = BACKEND_DIR.parent / "scripts" / "install-poetry.sh"
+    if not script.exists():
+        pytest.skip("scripts/ is outside ./backend (not in the development image): run on the host")
+    home, data = tmp_path / "home", tmp_path / "data"
+    home.mkdir()
+    (home / ".profile").write_text(last_line)
+    version = re.search(r"POETRY_VERSION=([0-9.]+)", (BACKEND_DIR / "Dockerfile").read_text())
+    assert version is not None
+    fake = data / "incident-desk" / f"poetry-{version[1]}" / "bin" / "poetry"  # skips the real install
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\necho 'Poetry (fake)'\n")
+    fake.chmod(0o755)
+    env = {"HOME": str(home), "XDG_DATA_HOME": str(data), "PATH": "/usr/bin:/bin"}
+    for _ in range(2):  # safe to run again: one line, once
+        subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True, text=True)
+    profile = (home / ".profile").read_text()
+    path_line = (
+        f'export PATH="{home}/.local/bin:$PATH"  # Poetry for Incident Desk (scripts/install-poetry.sh)'
+    )
+    assert profile.splitlines().count(path_line) == 1, profile
+    assert profile.startswith(last_line.rstrip("\n"))
+    shell = subprocess.run(
+        ["bash", "-c", f". {home}/.profile 2>/dev/null; command -v poetry"],
+        env={**env, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+    )
+    assert shell.stdout.strip() == f"{home}/.local/bin/poetry", profile
