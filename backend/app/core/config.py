@@ -90,6 +90,8 @@ class Settings(BaseSettings):
 
     # Login throttling: this many failures inside the window lock the account (or the client
     # address) until the window has passed since the first failure. A success clears both.
+    # Threads that hash and check passwords (app.core.offload); 0: half the CPU cores, at least 1.
+    PASSWORD_HASH_THREADS: int = Field(default=0, ge=0, le=64)
     LOGIN_MAX_FAILURES_PER_ACCOUNT: int = 5
     LOGIN_MAX_FAILURES_PER_CLIENT: int = 20
     LOGIN_WINDOW_SECONDS: int = 15 * 60

@@ -1,10 +1,9 @@
 """Users, the per-request user check, and logging in with its throttling.
 
-Password hashing is CPU work of about 0.1 s: it runs in a worker thread (asyncio.to_thread), never
-on the event loop.
+Password hashing is CPU work of about 0.1 s: it runs in the password threads (app.core.offload),
+never on the event loop.
 """
 
-import asyncio
 import hashlib
 import math
 from collections.abc import Iterable
@@ -20,6 +19,7 @@ from app.core import passwords, security
 from app.core.config import get_settings
 from app.core.database import Database
 from app.core.errors import BadCredentials, Conflict, Invalid, NotFound, Throttled
+from app.core.offload import run_cpu_bound
 from app.core.types import UTCDateTime
 from app.crud import common
 from app.crud.common import check_team, flush, page
@@ -83,10 +83,10 @@ async def _email_taken(db: Any, email: str, *, other_than: int | None = None) ->
 
 async def _checked_hash(password: str, *, field: str, user_inputs: Iterable[str | None]) -> str:
     """The hash of a new password that passes the policy (app.core.passwords), else Invalid."""
-    problem = await asyncio.to_thread(passwords.weakness, password, [v for v in user_inputs if v])
+    problem = await run_cpu_bound(passwords.weakness, password, [v for v in user_inputs if v])
     if problem:
         raise Invalid(field, problem)
-    return await asyncio.to_thread(security.hash_password, password)
+    return await run_cpu_bound(security.hash_password, password)
 
 
 async def create_user(*, db: Database, user_in: UserCreate, hashed_password: str | None = None) -> User:
@@ -143,7 +143,7 @@ async def change_password(*, db: Database, user_id: int, current: str, new: str)
         user = await session.get(User, user_id, with_for_update=True)
         if user is None:
             raise NotFound("User not found")
-        if not await asyncio.to_thread(security.verify_password, current, user.hashed_password):
+        if not await run_cpu_bound(security.verify_password, current, user.hashed_password):
             raise Invalid("current_password", "incorrect password")
         if current == new:
             raise Invalid("new_password", "must differ from the current password")
@@ -177,9 +177,9 @@ async def authenticate(*, db: Database, email: str, password: str) -> User | Non
     """The user if the password matches; the same work is done when the address is unknown."""
     user = await get_user_by_email(db=db, email=email)
     if user is None:
-        await asyncio.to_thread(security.verify_nobody, password)
+        await run_cpu_bound(security.verify_nobody, password)
         return None
-    matches = await asyncio.to_thread(security.verify_password, password, user.hashed_password)
+    matches = await run_cpu_bound(security.verify_password, password, user.hashed_password)
     return user if matches else None
 
 
@@ -199,46 +199,53 @@ def throttle_key(kind: str, value: str) -> str:
 _THROTTLE = LoginThrottle.__table__  # type: ignore[attr-defined]
 
 
-async def count_login_attempt(
-    *, db: Database, key: str, window: timedelta, now: datetime
-) -> tuple[int, datetime]:
-    """Count one attempt against `key` (a new window when the last one is over); commits.
-    Returns (attempts in this window, this one included; when the window started)."""
+async def count_login_attempts(
+    *, db: Database, keys: Iterable[str], window: timedelta, now: datetime
+) -> dict[str, tuple[int, datetime]]:
+    """Count one attempt against each key (a new window when the last one is over), in one
+    transaction. Per key: (attempts in this window, this one included; when the window started)."""
+    counted = {}
     async with db.write() as session:
         dialect = (await session.connection()).dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         over = _THROTTLE.c.window_started_at <= bindparam("window_cutoff", now - window, type_=UTCDateTime())
-        new = insert(_THROTTLE).values(key=key, failures=1, window_started_at=now)
-        upsert = new.on_conflict_do_update(
-            index_elements=[_THROTTLE.c.key],
-            set_={
-                "failures": case((over, 1), else_=_THROTTLE.c.failures + 1),
-                "window_started_at": case(
-                    (over, new.excluded.window_started_at), else_=_THROTTLE.c.window_started_at
-                ),
-            },
-        ).returning(_THROTTLE.c.failures, _THROTTLE.c.window_started_at)
-        attempts, started = (await session.exec(upsert)).one()
-    return int(attempts), started
+        for key in sorted(keys):  # rows locked in one order by every transaction: no deadlock
+            new = insert(_THROTTLE).values(key=key, failures=1, window_started_at=now)
+            upsert = new.on_conflict_do_update(
+                index_elements=[_THROTTLE.c.key],
+                set_={
+                    "failures": case((over, 1), else_=_THROTTLE.c.failures + 1),
+                    "window_started_at": case(
+                        (over, new.excluded.window_started_at), else_=_THROTTLE.c.window_started_at
+                    ),
+                },
+            ).returning(_THROTTLE.c.failures, _THROTTLE.c.window_started_at)
+            attempts, started = (await session.exec(upsert)).one()
+            counted[key] = (int(attempts), started)
+    return counted
 
 
-async def take_back_login_attempt(*, db: Database, key: str, window_started_at: datetime) -> None:
-    """Uncount an attempt counted by count_login_attempt (still in the same window); commits."""
+async def settle_login_attempts(
+    *, db: Database, take_back: dict[str, datetime], clear: Iterable[str] = ()
+) -> None:
+    """In one transaction: uncount an attempt from each key of `take_back` (if still in the window
+    that started then), and forget the keys of `clear`. Rows are locked in key order, as
+    count_login_attempts locks them: two logins settling and counting at once cannot deadlock."""
+    forget = set(clear)
     async with db.write() as session:
-        await session.exec(
-            update(_THROTTLE)
-            .where(
-                _THROTTLE.c.key == key,
-                _THROTTLE.c.window_started_at == window_started_at,
-                _THROTTLE.c.failures > 0,
+        for key in sorted(forget | set(take_back)):
+            if key in forget:
+                await session.exec(delete(_THROTTLE).where(_THROTTLE.c.key == key))
+                continue
+            await session.exec(
+                update(_THROTTLE)
+                .where(
+                    _THROTTLE.c.key == key,
+                    _THROTTLE.c.window_started_at == take_back[key],
+                    _THROTTLE.c.failures > 0,
+                )
+                .values(failures=_THROTTLE.c.failures - 1)
             )
-            .values(failures=_THROTTLE.c.failures - 1)
-        )
-
-
-async def clear_login_attempts(*, db: Database, key: str) -> None:
-    async with db.write() as session:
-        await session.exec(delete(_THROTTLE).where(_THROTTLE.c.key == key))
 
 
 async def log_in(*, db: Database, email: str, password: str, client: str) -> User:
@@ -248,30 +255,28 @@ async def log_in(*, db: Database, email: str, password: str, client: str) -> Use
     in the window, it is refused with Throttled and counts against neither. A wrong password, an
     unknown address and an inactive account all answer BadCredentials alike and stay counted; a
     success clears the account's count and takes its attempt back from the address's count (so
-    logging into one's own account never resets what the address has tried elsewhere).
+    logging into one's own account never resets what the address has tried elsewhere). Two short
+    write transactions per attempt: the count, then the refusal's or the success's settlement.
     """
     settings = get_settings()
     window = timedelta(seconds=settings.LOGIN_WINDOW_SECONDS)
+    account, address = throttle_key("account", email), throttle_key("client", client)
     limits = {
-        throttle_key("account", email): settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-        throttle_key("client", client): settings.LOGIN_MAX_FAILURES_PER_CLIENT,
+        account: settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+        address: settings.LOGIN_MAX_FAILURES_PER_CLIENT,
     }
     now = common.utcnow()
-    counted: dict[str, datetime] = {}
-    waits: list[float] = []
-    for key, limit in limits.items():
-        attempts, started = await count_login_attempt(db=db, key=key, window=window, now=now)
-        counted[key] = started
-        if attempts > limit:
-            waits.append((started + window - now).total_seconds())
-    if waits:
-        for key, started in counted.items():  # a refused attempt is not an attempt
-            await take_back_login_attempt(db=db, key=key, window_started_at=started)
+    counted = await count_login_attempts(db=db, keys=limits, window=window, now=now)
+    waits = [
+        (started + window - now).total_seconds()
+        for key, (attempts, started) in counted.items()
+        if attempts > limits[key]
+    ]
+    if waits:  # a refused attempt is not an attempt
+        await settle_login_attempts(db=db, take_back={key: started for key, (_, started) in counted.items()})
         raise Throttled(THROTTLED, retry_after=max(1, math.ceil(max(waits))))
     user = await authenticate(db=db, email=email.strip(), password=password)
     if user is None or not user.is_active:  # an inactive account says nothing about its password
         raise BadCredentials(BAD_CREDENTIALS)
-    account, address = limits
-    await clear_login_attempts(db=db, key=account)
-    await take_back_login_attempt(db=db, key=address, window_started_at=counted[address])
+    await settle_login_attempts(db=db, take_back={address: counted[address][1]}, clear=[account])
     return user

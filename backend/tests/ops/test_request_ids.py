@@ -92,10 +92,14 @@ def invalid(client: TestClient, as_agent: Headers, **_: Any) -> Any:
 
 
 def throttled(client: TestClient, monkeypatch: pytest.MonkeyPatch, **_: Any) -> Any:
-    async def flooded(**kw: Any) -> tuple[int, datetime]:
-        return 10**6, kw["now"]
+    async def flooded(**kw: Any) -> dict[str, tuple[int, datetime]]:
+        return dict.fromkeys(kw["keys"], (10**6, kw["now"]))
 
-    monkeypatch.setattr(users, "count_login_attempt", flooded)
+    async def settled(**_: Any) -> None:
+        return None
+
+    monkeypatch.setattr(users, "count_login_attempts", flooded)
+    monkeypatch.setattr(users, "settle_login_attempts", settled)
     return client.post(f"{API}/login/access-token", data={"username": "a@example.com", "password": "x"})
 
 
@@ -178,6 +182,28 @@ def test_a_database_outage_is_503_with_retry_after(
     response = database_down(client=client, as_agent=as_agent, monkeypatch=monkeypatch)
     assert error_body(response) == {"detail": "Database unavailable, try again shortly"}
     assert response.headers["Retry-After"] == "2"
+
+
+class LockTimeout(Exception):
+    sqlstate = "55P03"
+
+
+def test_the_503_log_line_names_the_drivers_sqlstate_and_message(
+    client: TestClient, as_agent: Headers, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator tells a lock timeout from a deadlock or a lost server from the log alone."""
+    error = OperationalError(
+        "UPDATE", {}, LockTimeout("canceling statement due to lock timeout\nCONTEXT: ...")
+    )
+    monkeypatch.setattr(crud, "get_ticket", raising(error))
+    with caplog.at_level(logging.WARNING, logger="app.errors"):
+        response = client.get(f"{API}/tickets/1", headers=as_agent)
+    assert response.status_code == 503
+    [line] = [r.getMessage() for r in caplog.records if r.name == "app.errors"]
+    assert (
+        line
+        == "database unavailable: OperationalError: SQLSTATE 55P03: canceling statement due to lock timeout"
+    )
 
 
 def test_validation_errors_keep_fastapis_list_shape(client: TestClient, as_agent: Headers) -> None:
