@@ -156,6 +156,16 @@ async def schema_behind() -> tuple[str | None, str] | None:
     return None if current == head else (current, head)
 
 
+def describe_database_error(exc: Exception) -> str:
+    """The class, the driver's SQLSTATE when it has one, and the driver's first line: enough to tell
+    a pool timeout from a lock timeout (55P03), a deadlock (40P01) or a lost server, no traceback."""
+    original = getattr(exc, "orig", None)
+    sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    message = str(original if original is not None else exc).strip().splitlines()
+    parts = [type(exc).__name__, f"SQLSTATE {sqlstate}" if sqlstate else "", message[0] if message else ""]
+    return ": ".join(part for part in parts if part)[:300]
+
+
 async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     if _missing_schema(exc):
         behind = await schema_behind()
@@ -168,7 +178,7 @@ async def database_unavailable(_request: Request, exc: Exception) -> JSONRespons
             raise exc
     elif isinstance(exc, ProgrammingError):
         raise exc
-    error_log.warning("database unavailable: %s", type(exc).__name__)
+    error_log.warning("database unavailable: %s", describe_database_error(exc))
     return error_response(503, DATABASE_UNAVAILABLE, headers={"Retry-After": "2"})
 
 
