@@ -1,9 +1,10 @@
-"""Outage drill: stop PostgreSQL under load; the API answers 503 fast, then recovers by itself.
+"""Outage drill: stop (or freeze) PostgreSQL under load; the API answers 503 fast, then recovers by itself.
 
 Run from backend/ with the venv (about 40 s, at most 2 minutes):
 
     .venv/bin/python scripts/outage_drill.py
     .venv/bin/python scripts/outage_drill.py --healthy 5 --outage 10 --recovery 10 --threads 8
+    .venv/bin/python scripts/outage_drill.py --mode freeze
 
 It runs its OWN PostgreSQL cluster: `initdb` in a temporary folder, started on a free port of
 127.0.0.1 with its socket in that folder (as the `postgres` user when this runs as root, since
@@ -15,10 +16,17 @@ carry an Idempotency-Key and are retried with it until acknowledged) while a pol
 Timeline: --healthy seconds of load -> `pg_ctl stop -m immediate` -> --outage seconds ->
 `pg_ctl start` -> --recovery seconds. The API process is never restarted.
 
+`--mode freeze` stops the cluster's processes with SIGSTOP instead (and SIGCONT at the end): the
+server keeps every connection open and the kernel still accepts new ones, but nothing answers, as
+with a hung host or a network that drops packets. No database timeout fires on a connection that
+is already waiting for an answer; the API's request deadline (API_REQUEST_TIMEOUT_SECONDS, set to
+--deadline for the drill) answers 503 instead.
+
 Checks (exit status 1 if one fails):
 - healthy: no 5xx;
 - outage: every request is answered (no hang, no dropped connection) with 503, within
-  DB_CONNECT_TIMEOUT_SECONDS (2 s); /db-health answers 503 `unreachable`;
+  DB_CONNECT_TIMEOUT_SECONDS (2 s; freeze: the deadline + 1 s); /db-health answers 503
+  `unreachable`; /health (no database) keeps answering within 0.5 s;
 - recovery: requests succeed again and /db-health is 200 within 5 s of PostgreSQL accepting
   connections, with no 5xx after that;
 - writes: every acknowledged create is in the database exactly once.
@@ -28,6 +36,7 @@ import argparse
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -99,6 +108,17 @@ class Cluster:
     def stop(self, mode: str) -> None:
         self.run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def processes(self) -> list[int]:
+        """The postmaster and every process it started (backends, checkpointer, walwriter, ...)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True)
+        return [postmaster, *(int(pid) for pid in children.stdout.split())]
+
+    def signal_all(self, signum: signal.Signals) -> None:
+        for pid in self.processes():
+            with suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
 
 @contextmanager
 def own_cluster() -> Iterator[Cluster]:
@@ -158,6 +178,7 @@ class Sample:
 class Observations:
     samples: list[Sample] = field(default_factory=list)
     health: list[tuple[float, int, str]] = field(default_factory=list)
+    liveness: list[Sample] = field(default_factory=list)
     acknowledged: dict[str, int] = field(default_factory=dict)  # idempotency key -> ticket id
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -192,6 +213,20 @@ def client(base: str, headers: dict[str, str], seen: Observations, stop: threadi
             time.sleep(0.01)
 
 
+def poll_liveness(base: str, seen: Observations, stop: threading.Event) -> None:
+    """/health touches no database: the event loop must keep answering it whatever the database does."""
+    with httpx.Client(base_url=base, timeout=10) as http:
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                status = http.get("/health").status_code
+            except httpx.HTTPError:
+                status = 0
+            with seen.lock:
+                seen.liveness.append(Sample("health", status, started, time.perf_counter()))
+            time.sleep(0.1)
+
+
 def poll_health(base: str, seen: Observations, stop: threading.Event) -> None:
     with httpx.Client(base_url=base, timeout=10) as http:
         while not stop.is_set():
@@ -218,30 +253,41 @@ def stored_titles(database_url: str) -> Counter[str]:
 
 
 def drill(args: argparse.Namespace) -> int:
-    bound = float(get_settings().DB_CONNECT_TIMEOUT_SECONDS)
+    freeze = args.mode == "freeze"
+    bound = args.deadline + 1.0 if freeze else float(get_settings().DB_CONNECT_TIMEOUT_SECONDS)
     with own_cluster() as cluster, tempfile.TemporaryDirectory(prefix="outage-drill-") as tmp:
         url = create_database(cluster)
         people: People = prepare(url, agents=args.threads, reporters=0)
         print(f"own PostgreSQL cluster on 127.0.0.1:{cluster.port} ({cluster.bin}), data in {cluster.root}")
-        with running_server(url, Path(tmp) / "server.log") as base:
+        env = {"API_REQUEST_TIMEOUT_SECONDS": str(args.deadline)}
+        with running_server(url, Path(tmp) / "server.log", **env) as base:
             seen, stop = Observations(), threading.Event()
             threads = [
                 threading.Thread(target=client, args=(base, people.headers(agent), seen, stop, n))
                 for n, agent in enumerate(people.agents)
             ]
             threads.append(threading.Thread(target=poll_health, args=(base, seen, stop)))
+            threads.append(threading.Thread(target=poll_liveness, args=(base, seen, stop)))
             for thread in threads:
                 thread.start()
             time.sleep(args.healthy)
             stop_began = time.perf_counter()
-            cluster.stop("immediate")
+            if freeze:
+                cluster.signal_all(signal.SIGSTOP)
+            else:
+                cluster.stop("immediate")
             stopped = time.perf_counter()
-            print(f"PostgreSQL stopped (pg_ctl stop -m immediate, {stopped - stop_began:.2f} s)")
+            how = "frozen (SIGSTOP to every process)" if freeze else "stopped (pg_ctl stop -m immediate)"
+            print(f"PostgreSQL {how}, {stopped - stop_began:.2f} s")
             time.sleep(args.outage)
             start_began = time.perf_counter()
-            cluster.start()
+            if freeze:
+                cluster.signal_all(signal.SIGCONT)
+            else:
+                cluster.start()
             accepting = time.perf_counter()
-            print(f"PostgreSQL started again (pg_ctl start, {accepting - start_began:.2f} s)")
+            how = "thawed (SIGCONT)" if freeze else "started again (pg_ctl start)"
+            print(f"PostgreSQL {how}, {accepting - start_began:.2f} s")
             time.sleep(args.recovery)
             stop.set()
             for thread in threads:
@@ -278,6 +324,11 @@ def drill(args: argparse.Namespace) -> int:
         f"outage    {len(outage):>5} requests: {statuses(outage)}; max {max_ms(outage):.0f} ms (bound {bound * 1000:.0f} ms)"
     )
     print(f"          /db-health during the outage: {dict(Counter(f'{s} {st}' for s, st in health_out))}")
+    live_out = [s for s in seen.liveness if s.ended >= stop_began and s.started <= accepting]
+    print(f"          /health during the outage: {statuses(live_out)}; max {max_ms(live_out):.0f} ms")
+    first_503 = min((s.ended - stopped for s in outage + in_flight_at_stop if s.status == 503), default=None)
+    if first_503 is not None:
+        print(f"          first 503 {first_503:.2f} s after the {'freeze' if freeze else 'stop'}")
     print(f"recovery  {len(after):>5} requests: {statuses(after)}")
     first = f"{recovered - accepting:.2f} s" if first_ok else "never"
     health_back = f"{health_ok - accepting:.2f} s" if health_ok else "never"
@@ -306,6 +357,8 @@ def drill(args: argparse.Namespace) -> int:
         failures.append(f"a request took longer than {bound:.0f} s during the outage")
     if not health_out or any((s, st) != (503, "unreachable") for s, st in health_out):
         failures.append("/db-health did not report the outage")
+    if not live_out or any(s.status != 200 or s.seconds > 0.5 for s in live_out):
+        failures.append("/health did not keep answering within 0.5 s")
     if first_ok is None or recovered - accepting > RECOVERY_BOUND:
         failures.append("no recovery within 5 s")
     if health_ok is None or health_ok - accepting > RECOVERY_BOUND:
@@ -329,6 +382,15 @@ def main() -> int:
     parser.add_argument("--outage", type=float, default=10.0, help="seconds PostgreSQL stays down")
     parser.add_argument("--recovery", type=float, default=10.0, help="seconds of load after the restart")
     parser.add_argument("--threads", type=int, default=8, help="client threads")
+    parser.add_argument(
+        "--mode",
+        choices=("stop", "freeze"),
+        default="stop",
+        help="stop: pg_ctl stop -m immediate; freeze: SIGSTOP every PostgreSQL process",
+    )
+    parser.add_argument(
+        "--deadline", type=int, default=4, help="the server's API_REQUEST_TIMEOUT_SECONDS (default 4)"
+    )
     args = parser.parse_args()
     if args.healthy + args.outage + args.recovery > 90:
         parser.error("the drill is bounded: healthy + outage + recovery must stay under 90 s")

@@ -1,3 +1,5 @@
+import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -7,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.deps import request_database
 from app.core import database, migrations
+from app.core.config import get_settings
 from app.core.database import Database
 from app.main import app
 from tests.databases import scratch_database
@@ -93,3 +96,31 @@ def test_swagger_and_schema_are_served(client: TestClient) -> None:
     schema = client.get("/api/v1/openapi.json").json()
     assert schema["info"]["title"] == "Incident Desk"
     assert "/db-health" in schema["paths"]
+
+
+class FrozenDatabase(Database):
+    """A server that stops answering without closing its connections: nothing ever returns."""
+
+    async def connection(self):  # type: ignore[no-untyped-def]
+        await asyncio.Event().wait()
+
+
+def test_db_health_on_a_frozen_database_is_503_within_the_pool_timeout(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def frozen() -> AsyncIterator[Database]:
+        yield FrozenDatabase(database.create_async_db_engine("sqlite://"))
+
+    app.dependency_overrides[request_database] = frozen
+    monkeypatch.setenv("DB_POOL_TIMEOUT_SECONDS", "1")
+    get_settings.cache_clear()
+    try:
+        started = time.monotonic()
+        response = client.get("/db-health")
+        waited = time.monotonic() - started
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert response.status_code == 503
+    assert response.json()["status"] == "unreachable"
+    assert 1 <= waited < 5

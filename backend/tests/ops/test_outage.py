@@ -43,14 +43,20 @@ def test_other_errors_on_close_still_surface() -> None:
 
 
 @pytest.mark.skipif(
-    os.environ.get("OUTAGE_DRILL") != "1", reason="set OUTAGE_DRILL=1 (about 40 s, own cluster)"
+    os.environ.get("OUTAGE_DRILL") != "1", reason="set OUTAGE_DRILL=1 (about 40 s per mode, own cluster)"
 )
-def test_outage_drill() -> None:
-    """scripts/outage_drill.py: its own PostgreSQL cluster, stopped and started under load."""
+@pytest.mark.parametrize("mode", ["stop", "freeze"])
+def test_outage_drill(mode: str) -> None:
+    """scripts/outage_drill.py: its own PostgreSQL cluster, stopped (or frozen) and restarted under load."""
     script = Path(BACKEND_DIR, "scripts", "outage_drill.py")
     env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
     result = subprocess.run(
-        [sys.executable, str(script)], cwd=BACKEND_DIR, env=env, capture_output=True, text=True, timeout=170
+        [sys.executable, str(script), "--mode", mode],
+        cwd=BACKEND_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=170,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "RESULT: PASS" in result.stdout

@@ -1,5 +1,6 @@
 """Operational endpoints at the root, outside the versioned API."""
 
+import asyncio
 import hmac
 import logging
 
@@ -37,12 +38,16 @@ async def health() -> StatusResponse:
     responses={503: {"model": DbHealth, "description": "Database unreachable or behind head"}},
 )
 async def db_health(db: DbDep) -> JSONResponse:
-    """Readiness: the database answers and its schema is at the migrations' head."""
+    """Readiness: the database answers and its schema is at the migrations' head.
+
+    Bounded by DB_POOL_TIMEOUT_SECONDS (it is outside the API's request deadline): a database that
+    stops answering without closing its connections reads as unreachable, not as a hung probe."""
     head = head_revision()
     try:
-        connection = await db.connection()
-        current = await connection.run_sync(current_revision)
-    except SQLAlchemyError:
+        async with asyncio.timeout(get_settings().DB_POOL_TIMEOUT_SECONDS):
+            connection = await db.connection()
+            current = await connection.run_sync(current_revision)
+    except (SQLAlchemyError, TimeoutError):
         body = DbHealth(
             status="unreachable",
             current_revision=None,
