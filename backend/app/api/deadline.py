@@ -39,9 +39,18 @@ class DeadlineMiddleware:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        task = asyncio.ensure_future(self.app(scope, receive, guarded_send))
-        done, _ = await asyncio.wait({task}, timeout=self.seconds)
-        if done:
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self.app(scope, receive, guarded_send))
+        # Wake when the request is done or the deadline passes, whichever comes first (what
+        # asyncio.wait does, without its per-call sets and callbacks: this is on every request).
+        woken: asyncio.Future[None] = loop.create_future()
+        task.add_done_callback(lambda _: _wake(woken))
+        timer = loop.call_later(self.seconds, _wake, woken)
+        try:
+            await woken
+        finally:
+            timer.cancel()
+        if task.done():
             task.result()  # its exception, if any, goes to the handlers outside
             return
         task.cancel()
@@ -52,6 +61,11 @@ class DeadlineMiddleware:
             await error_response(503, DATABASE_UNAVAILABLE, headers={"Retry-After": "5"})(
                 scope, receive, send
             )
+
+
+def _wake(future: "asyncio.Future[None]") -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _forget(task: "asyncio.Future[None]") -> None:

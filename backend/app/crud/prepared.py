@@ -90,8 +90,7 @@ class Prepared:
         for name, processor in compiled.binds:
             values[name] = processor(values.get(name))
         arguments: Any = values if compiled.names is None else tuple(values[n] for n in compiled.names)
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
+        driver = await _driver_connection(connection)
         try:
             cursor = await driver.execute(compiled.sql, arguments)
             rows: list[Any] = await cursor.fetchall()
@@ -122,3 +121,14 @@ class Prepared:
                 values_[index] = processor(values_[index])
             converted.append(values_)
         return converted
+
+
+async def _driver_connection(connection: AsyncConnection) -> Any:
+    """The driver's connection under `connection`. While the DB-API connection is in hand (neither
+    closed nor invalidated), reading it does no I/O, so it skips the greenlet hop SQLAlchemy's
+    `get_raw_connection()` takes for the case where it must reconnect."""
+    sync = connection.sync_connection
+    if sync is not None and not sync.closed and not sync.invalidated:
+        return sync.connection.driver_connection
+    return (await connection.get_raw_connection()).driver_connection
+

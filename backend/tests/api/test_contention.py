@@ -63,3 +63,10 @@ def test_contention_queues_instead_of_failing(
     assert statuses["50 edits with the same If-Match"] == {200: 1, 412: 49}
     assert sum(statuses["100 status moves on one ticket"].values()) == 100
     assert report.health_polls > 10
+
+
+def test_the_benchmark_waits_as_long_as_the_servers_deadline() -> None:
+    from app.core.config import Settings
+    from scripts.bench_contention import REQUEST_DEADLINE_SECONDS
+
+    assert Settings.model_fields["API_REQUEST_TIMEOUT_SECONDS"].default == REQUEST_DEADLINE_SECONDS

@@ -1,7 +1,10 @@
 """X-Request-ID: taken or made, returned on every response, in every error body, log line and event."""
 
+import asyncio
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -12,9 +15,11 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from app import crud
+from app.core.config import get_settings
 from app.core.errors import NotFound
 from app.core.request_context import request_context
 from app.crud import users
+from app.main import create_app
 from app.models import Team, TicketCreate, TicketEvent, TicketUpdate, User
 from tests.conftest import RunDb
 from tests.utils import API, create_ticket, error_body
@@ -283,3 +288,36 @@ def test_the_schema_documents_the_error_body(client: TestClient) -> None:
     create = schema["paths"]["/api/v1/tickets/"]["post"]["responses"]
     assert {"400", "401", "403", "409", "413", "422", "500", "503"} <= set(create)
     assert "503" not in schema["paths"]["/health"]["get"]["responses"]  # touches no database
+
+
+def test_a_request_past_the_deadline_answers_503_and_its_work_is_cancelled(
+    client: TestClient, as_agent: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database that stops answering without closing its connections: no timeout of its own fires,
+    so API_REQUEST_TIMEOUT_SECONDS answers, and the request's work is cancelled, not left waiting."""
+    cancelled = threading.Event()
+
+    async def hangs(**_: Any) -> Any:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    monkeypatch.setattr(crud, "get_ticket", hangs)
+    monkeypatch.setenv("API_REQUEST_TIMEOUT_SECONDS", "1")
+    get_settings.cache_clear()
+    try:
+        impatient = TestClient(create_app())
+    finally:
+        monkeypatch.delenv("API_REQUEST_TIMEOUT_SECONDS")
+        get_settings.cache_clear()
+    started = time.monotonic()
+    response = impatient.get(f"{API}/tickets/1", headers=as_agent)
+    waited = time.monotonic() - started
+    assert response.status_code == 503
+    assert error_body(response) == {"detail": "Database unavailable, try again shortly"}
+    assert response.headers["Retry-After"] == "5"
+    assert response.headers["X-Request-ID"] == response.json()["request_id"]
+    assert 1 <= waited < 4
+    assert cancelled.wait(timeout=5)
+    assert impatient.get(f"{API}/users/me", headers=as_agent).json()["id"] > 0  # still serving
