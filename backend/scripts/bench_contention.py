@@ -5,8 +5,8 @@ address, while /health is polled from another process.
     .venv/bin/python scripts/bench_contention.py --database-url postgresql://postgres@127.0.0.1/bench100k \
         --pool-sizes 5 10 25 50
 
-For each pool size it starts one uvicorn worker (DB_POOL_SIZE=n) on the database (seeded: it logs in
-as the demo agent) and sends, each scenario's requests all at once:
+For each pool size it adds an agent of its own to the database (migrated; seeded or not), starts one
+uvicorn worker (DB_POOL_SIZE=n) on it and sends, each scenario's requests all at once:
 
 - 100 status moves on one ticket (in_progress <-> on_hold): each 200 or 409 (already there);
 - 100 edits of one ticket's title: each 200;
@@ -311,23 +311,39 @@ def serving(database_url: str, pool_size: int, log: Path, **settings: str) -> It
             process.wait(timeout=30)
 
 
+def new_agent(database_url: str) -> tuple[str, str]:
+    """An agent of its own in the database: (e-mail, password)."""
+    from sqlmodel import Session
+
+    from app.core.db import create_db_engine
+    from app.factories import DEMO_PASSWORD, UserFactory
+    from app.models import Role
+
+    engine = create_db_engine(database_url)
+    try:
+        with Session(engine) as session:
+            agent = UserFactory.build(role=Role.agent)
+            session.add(agent)
+            session.commit()
+            return agent.email, DEMO_PASSWORD
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--database-url", required=True, help="A seeded database (db seed): the demo agent logs in."
+        "--database-url", required=True, help="A migrated database; each run adds an agent of its own to it."
     )
     parser.add_argument("--pool-sizes", type=int, nargs="+", default=[5, 10, 25, 50])
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     args = parser.parse_args()
 
-    from app.factories import DEMO_PASSWORD
-    from app.models import Role
-    from app.seed import DEMO_LOGINS
-
     bound = REQUEST_DEADLINE_SECONDS
-    login = (DEMO_LOGINS[Role.agent], DEMO_PASSWORD)
     reports, failed = [], False
     for pool_size in args.pool_sizes:
+        # A fresh agent per run: an earlier run's 30 logins must not leave this one's throttled.
+        login = new_agent(args.database_url)
         log = Path(f"/tmp/bench-contention-{pool_size}.log")
         with serving(args.database_url, pool_size, log, LOG_LEVEL="WARNING") as base:
             token = httpx.post(

@@ -40,7 +40,7 @@ class DeadlineMiddleware:
             await send(message)
 
         loop = asyncio.get_running_loop()
-        task = loop.create_task(self.app(scope, receive, guarded_send))
+        task: asyncio.Future[None] = asyncio.ensure_future(self.app(scope, receive, guarded_send))
         # Wake when the request is done or the deadline passes, whichever comes first (what
         # asyncio.wait does, without its per-call sets and callbacks: this is on every request).
         woken: asyncio.Future[None] = loop.create_future()
