@@ -48,7 +48,7 @@ from tenacity import (
     wait_fixed,
 )
 
-from app import crud, factories
+from app import crud, factories, seed_load
 from app import seed as seeding
 from app.core import migrations, passwords, security
 from app.core.config import ConfigError, get_settings
@@ -369,7 +369,7 @@ def holds_data() -> bool:
     with Session(engine()) as session:
         existing = set(migrations.table_names(session.connection()))
         tables = [name for name in SQLModel.metadata.tables if name in existing and name not in NOT_DATA]
-        return crud.has_rows(session=session, tables=tables)
+        return seed_load.has_rows(session=session, tables=tables)
 
 
 def shown_url() -> str:
@@ -549,7 +549,7 @@ def seed_progress(plan: seeding.Plan, check: Callable[[], None]) -> Iterator[see
 
 def print_seed_summary(plan: seeding.Plan, elapsed: float) -> None:
     with Session(engine()) as session:
-        counts = crud.count_rows(session=session, tables=[str(m.__tablename__) for m in seeding.TABLES])
+        counts = seed_load.count_rows(session=session, tables=[str(m.__tablename__) for m in seeding.TABLES])
     total = sum(counts.values())
     table = Table(
         "table", Column("rows", justify="right"), box=box.SIMPLE, title="seeded", title_justify="left"
