@@ -19,6 +19,7 @@ from polyfactory import PostGenerated, Use
 from polyfactory.factories.pydantic_factory import ModelFactory
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from app.core.clock import utcnow
 from app.models import (
     Comment,
     Priority,
@@ -27,7 +28,6 @@ from app.models import (
     Ticket,
     TicketStatus,
     User,
-    utcnow,
 )
 
 faker = Faker()
