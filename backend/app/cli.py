@@ -98,6 +98,8 @@ def command(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except CliError as exc:
             code, message, details = exc.code, str(exc), exc.details
+        except migrations.SeveralHeads as exc:
+            code, message = EXIT_NOT_AT_HEAD, str(exc)
         except KeyboardInterrupt:
             code, message = EXIT_INTERRUPTED, "interrupted"
         except ConfigError as exc:
@@ -307,18 +309,10 @@ def history() -> None:
 @command
 def check() -> None:
     """Exit 0 only when the database is at the migrations' single head (else 4)."""
-    heads = migrations.head_revisions()
-    if len(heads) != 1:
-        fail(
-            f"the migrations have {len(heads)} heads ({', '.join(heads)}); merge them",
-            EXIT_NOT_AT_HEAD,
-        )
+    head = migrations.head_revision()
     revision = current_revision()
-    if revision != heads[0]:
-        fail(
-            f"database at {revision or 'base'}, expected head {heads[0]}",
-            EXIT_NOT_AT_HEAD,
-        )
+    if revision != head:
+        fail(f"database at {revision or 'base'}, expected head {head}", EXIT_NOT_AT_HEAD)
     out.print(f"database at head {revision}")
 
 
@@ -332,7 +326,7 @@ def migrate() -> None:
     at head, no DDL run; different -> refused with the differences listed (exit 6), nothing changed.
     """
     quiet_alembic()
-    head = single_head()
+    head = migrations.head_revision()
     with engine().begin() as conn:
         state = migrations.schema_state(conn)
         if state == "unversioned":
@@ -351,13 +345,6 @@ def migrate() -> None:
     else:
         migrations.upgrade(database_url(), "head")
     out.print(f"schema at {current_revision()}")
-
-
-def single_head() -> str:
-    heads = migrations.head_revisions()
-    if len(heads) != 1:
-        fail(f"the migrations have {len(heads)} heads ({', '.join(heads)}); merge them", EXIT_NOT_AT_HEAD)
-    return heads[0]
 
 
 # Tables whose rows do not make a database "hold data" (schema bookkeeping, transient state).
@@ -429,7 +416,7 @@ def interruptible() -> Iterator[Callable[[], None]]:
 def reset_schema() -> str:
     """Drop everything and migrate to head in one transaction; returns the head."""
     quiet_alembic()
-    head = single_head()
+    head = migrations.head_revision()  # before connecting: several heads is exit 4, whatever the database
     with interruptible(), engine().begin() as conn:
         migrations.reset(conn)
     return head
