@@ -11,6 +11,8 @@ driver then gives up on the connection, which the pool discards).
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any, cast
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,7 +42,9 @@ class DeadlineMiddleware:
             await send(message)
 
         loop = asyncio.get_running_loop()
-        task = loop.create_task(self.app(scope, receive, guarded_send))
+        # An ASGI app is typed as returning an Awaitable; every app here is a coroutine function.
+        request = cast(Coroutine[Any, Any, None], self.app(scope, receive, guarded_send))
+        task = loop.create_task(request)
         # Wake when the request is done or the deadline passes, whichever comes first (what
         # asyncio.wait does, without its per-call sets and callbacks: this is on every request).
         woken: asyncio.Future[None] = loop.create_future()
