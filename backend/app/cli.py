@@ -48,7 +48,7 @@ from tenacity import (
     wait_fixed,
 )
 
-from app import crud, factories
+from app import crud, factories, seed_load
 from app import seed as seeding
 from app.core import migrations, passwords, security
 from app.core.config import ConfigError, get_settings
@@ -98,6 +98,8 @@ def command(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except CliError as exc:
             code, message, details = exc.code, str(exc), exc.details
+        except migrations.SeveralHeads as exc:
+            code, message = EXIT_NOT_AT_HEAD, str(exc)
         except KeyboardInterrupt:
             code, message = EXIT_INTERRUPTED, "interrupted"
         except ConfigError as exc:
@@ -307,18 +309,10 @@ def history() -> None:
 @command
 def check() -> None:
     """Exit 0 only when the database is at the migrations' single head (else 4)."""
-    heads = migrations.head_revisions()
-    if len(heads) != 1:
-        fail(
-            f"the migrations have {len(heads)} heads ({', '.join(heads)}); merge them",
-            EXIT_NOT_AT_HEAD,
-        )
+    head = migrations.head_revision()
     revision = current_revision()
-    if revision != heads[0]:
-        fail(
-            f"database at {revision or 'base'}, expected head {heads[0]}",
-            EXIT_NOT_AT_HEAD,
-        )
+    if revision != head:
+        fail(f"database at {revision or 'base'}, expected head {head}", EXIT_NOT_AT_HEAD)
     out.print(f"database at head {revision}")
 
 
@@ -332,7 +326,7 @@ def migrate() -> None:
     at head, no DDL run; different -> refused with the differences listed (exit 6), nothing changed.
     """
     quiet_alembic()
-    head = single_head()
+    head = migrations.head_revision()
     with engine().begin() as conn:
         state = migrations.schema_state(conn)
         if state == "unversioned":
@@ -353,13 +347,6 @@ def migrate() -> None:
     out.print(f"schema at {current_revision()}")
 
 
-def single_head() -> str:
-    heads = migrations.head_revisions()
-    if len(heads) != 1:
-        fail(f"the migrations have {len(heads)} heads ({', '.join(heads)}); merge them", EXIT_NOT_AT_HEAD)
-    return heads[0]
-
-
 # Tables whose rows do not make a database "hold data" (schema bookkeeping, transient state).
 NOT_DATA = frozenset({migrations.VERSION_TABLE, "db_metadata", "login_throttle"})
 
@@ -369,7 +356,7 @@ def holds_data() -> bool:
     with Session(engine()) as session:
         existing = set(migrations.table_names(session.connection()))
         tables = [name for name in SQLModel.metadata.tables if name in existing and name not in NOT_DATA]
-        return crud.has_rows(session=session, tables=tables)
+        return seed_load.has_rows(session=session, tables=tables)
 
 
 def shown_url() -> str:
@@ -429,7 +416,7 @@ def interruptible() -> Iterator[Callable[[], None]]:
 def reset_schema() -> str:
     """Drop everything and migrate to head in one transaction; returns the head."""
     quiet_alembic()
-    head = single_head()
+    head = migrations.head_revision()  # before connecting: several heads is exit 4, whatever the database
     with interruptible(), engine().begin() as conn:
         migrations.reset(conn)
     return head
@@ -549,7 +536,7 @@ def seed_progress(plan: seeding.Plan, check: Callable[[], None]) -> Iterator[see
 
 def print_seed_summary(plan: seeding.Plan, elapsed: float) -> None:
     with Session(engine()) as session:
-        counts = crud.count_rows(session=session, tables=[str(m.__tablename__) for m in seeding.TABLES])
+        counts = seed_load.count_rows(session=session, tables=[str(m.__tablename__) for m in seeding.TABLES])
     total = sum(counts.values())
     table = Table(
         "table", Column("rows", justify="right"), box=box.SIMPLE, title="seeded", title_justify="left"

@@ -1,4 +1,4 @@
-"""Polyfactory factories for every table: realistic IT-operations data.
+"""Polyfactory factories for teams, users, tickets and comments: realistic IT-operations data.
 
 The tests build their rows with these, and `db seed` fills demo databases with them (app.seed). The
 factories only build objects; persisting them (one by one, or in bulk) is the caller's business,
@@ -11,7 +11,6 @@ region, then a number) and e-mail addresses come from the person's name, numbere
 
 import re
 from collections import Counter, OrderedDict
-from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -20,17 +19,15 @@ from polyfactory import PostGenerated, Use
 from polyfactory.factories.pydantic_factory import ModelFactory
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from app.core.clock import utcnow
 from app.models import (
     Comment,
-    EventAction,
     Priority,
     Role,
     Team,
     Ticket,
-    TicketEvent,
     TicketStatus,
     User,
-    utcnow,
 )
 
 faker = Faker()
@@ -189,7 +186,7 @@ def seed_factories(seed: int) -> None:
     """Make every factory (and their Faker) produce the same sequence again."""
     global _team_names_made
     faker.seed_instance(seed)
-    for factory in (TeamFactory, UserFactory, TicketFactory, CommentFactory, TicketEventFactory):
+    for factory in (TeamFactory, UserFactory, TicketFactory, CommentFactory):
         factory.seed_random(seed)
     faker.unique.clear()
     _team_names_made = 0
@@ -315,21 +312,3 @@ class CommentFactory(_Factory):
     internal = False
     body = PostGenerated(lambda _name, values: comment_body(bool(values.get("internal"))))
     created_at = Use(utcnow)
-
-
-class TicketEventFactory(_Factory):
-    __model__ = TicketEvent
-
-    id = None
-    action = EventAction.updated
-    field = None
-    old_value = None
-    new_value = None
-    reason = None
-    ticket_version = 1
-    created_at = Use(utcnow)
-
-
-def at(moment: datetime) -> dict[str, datetime]:
-    """created_at/updated_at pinned to one moment, for building histories in the past."""
-    return {"created_at": moment, "updated_at": moment}

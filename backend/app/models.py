@@ -29,6 +29,7 @@ from pydantic import (
 from sqlmodel import Field, SQLModel
 
 from app import search, ticket_query
+from app.core.clock import utcnow
 from app.core.types import ID_PATTERN, MAX_ID, UTCDateTime, enum_type
 from app.ticket_query import TicketSort
 
@@ -48,10 +49,6 @@ EMAIL_MAX = 255  # the column
 EMAIL_INPUT_MAX = 254  # RFC 5321's longest address: what the API accepts
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 LOGIN_NAME_MAX = 320  # longer login names cannot be an account's address: 422, not a lookup
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _in_utc(value: datetime) -> datetime:

@@ -16,8 +16,9 @@ What a seed holds (ids are assigned here, 1..N per table, on the empty schema `d
   with one, so every in_progress ticket has an assignee, reopened ones included.
 
 Speed: factory objects are built once into pools (at most POOL_SIZE each) and sampled with a seeded
-random.Random; the rows are plain tuples handed to app.crud's bulk loader BATCH_TICKETS tickets at a
-time, so memory stays flat whatever the count. The same seed, counts and anchor give the same rows.
+random.Random; the rows are plain tuples handed to the bulk loader (app.seed_load) BATCH_TICKETS
+tickets at a time, so memory stays flat whatever the count. The same seed, counts and anchor give
+the same rows.
 """
 
 import bisect
@@ -37,6 +38,7 @@ from app import crud, factories, lifecycle
 from app.core import migrations
 from app.lifecycle import Transition
 from app.models import Comment, Priority, Role, Team, Ticket, TicketEvent, TicketStatus, User
+from app.seed_load import bulk_insert, reset_id_sequences
 
 S = TicketStatus
 
@@ -637,7 +639,7 @@ def seed_database(
     plan: Plan,
     progress: Progress | None = None,
     *,
-    loader: Loader = crud.bulk_insert,
+    loader: Loader = bulk_insert,
     defer_indexes: bool = True,
 ) -> None:
     """Insert the plan's rows into the empty schema `session` is bound to, in ONE transaction.
@@ -653,6 +655,6 @@ def seed_database(
         for model, columns, rows in generate(plan, progress):
             loader(session=session, model=model, columns=columns, rows=rows)
         progress.phase(PHASE_INDEXES)
-    crud.reset_id_sequences(session=session, models=TABLES)
+    reset_id_sequences(session=session, models=TABLES)
     progress.phase(PHASE_COMMIT)
     session.commit()

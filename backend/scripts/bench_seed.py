@@ -21,19 +21,35 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from benchkit import scratch_postgres
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
-from app import crud
-from app import seed as seeding
-from app.core import db, migrations
+BACKEND = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(BACKEND))  # scripts.benchkit, also when tests import this module
+
+from app import seed as seeding  # noqa: E402
+from app.core import db, migrations  # noqa: E402
+from app.seed_load import count_rows  # noqa: E402
+from scripts.benchkit import scratch_postgres  # noqa: E402
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def insert_one_by_one(
+    *, session: Session, model: type[SQLModel], columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> int:
+    """The naive loader, one ORM object and one INSERT per row, to compare `db seed`'s with
+    (tests/cli/test_seed_command.py checks that it stores the same rows)."""
+    for row in rows:
+        session.add(model(**dict(zip(columns, row, strict=True))))
+        session.flush()
+    session.expunge_all()
+    return len(rows)
 
 
 def counts(tickets: int, users: int | None, teams: int) -> tuple[int, int]:
@@ -60,14 +76,12 @@ def run(label: str, url: str, plan: seeding.Plan, *, naive: bool = False) -> Non
         started = time.perf_counter()
         with Session(engine) as session:
             if naive:
-                seeding.seed_database(
-                    session, plan, progress, loader=crud.insert_one_by_one, defer_indexes=False
-                )
+                seeding.seed_database(session, plan, progress, loader=insert_one_by_one, defer_indexes=False)
             else:
                 seeding.seed_database(session, plan, progress)
         elapsed = time.perf_counter() - started
         with Session(engine) as session:
-            rows = crud.count_rows(session=session, tables=[str(m.__tablename__) for m in seeding.TABLES])
+            rows = count_rows(session=session, tables=[str(m.__tablename__) for m in seeding.TABLES])
     finally:
         engine.dispose()
     total = sum(rows.values())

@@ -14,9 +14,9 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.error_body import error_response
+from app.api.error_body import error_response
+from app.api.error_handlers import DATABASE_UNAVAILABLE
 
-DATABASE_UNAVAILABLE = "Database unavailable, try again shortly"
 logger = logging.getLogger("app.errors")
 
 

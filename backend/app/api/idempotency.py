@@ -29,9 +29,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.exceptions import HTTPException
 
 from app import crud
+from app.core.clock import utcnow
 from app.core.config import get_settings
 from app.core.database import Database
-from app.models import IdempotencyState, User, utcnow
+from app.models import IdempotencyState, User
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

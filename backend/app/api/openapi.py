@@ -18,8 +18,8 @@ from typing import Any
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from app.api.context_middleware import REQUEST_ID_HEADER
 from app.core.config import API_V1_STR
-from app.core.request_context import REQUEST_ID_HEADER
 from app.models import ApiError, InvalidRequestError, StaleVersionError
 from app.ticket_query import TicketSort
 

@@ -1,4 +1,4 @@
-"""Domain errors raised by crud and the rules; app.main maps each kind to one HTTP status."""
+"""Domain errors raised by crud and the rules; app.api.error_handlers maps each kind to one HTTP status."""
 
 from typing import Any
 

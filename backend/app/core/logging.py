@@ -2,7 +2,7 @@
 
 `configure_logging()` installs one handler on the root logger (stderr, level from LOG_LEVEL) and
 routes uvicorn's own loggers through it; uvicorn's access log is switched off because
-app.core.request_context writes one access line per request itself. Every record made during a
+app.api.context_middleware writes one access line per request itself. Every record made during a
 request gets its request id and user id (a LogRecord factory), whichever handler formats it.
 
 Nothing here logs headers, tokens, passwords or bodies: callers pass only the fields they mean to

@@ -2,7 +2,7 @@
 
 - `incident_desk_http_requests_total{method,route,status}` and
   `incident_desk_http_request_duration_seconds{method,route,status}`: by route template, never the
-  raw path; fed by app.core.request_context.RequestContextMiddleware.
+  raw path; fed by app.api.context_middleware.RequestContextMiddleware.
 - `incident_desk_http_requests_in_flight`: requests being served now.
 - `incident_desk_db_pool_*`: the engine's connection pool, read at scrape time (no query).
 - `incident_desk_tickets{status}`: one query per scrape. When the database fails, the scrape still
@@ -91,7 +91,7 @@ class Metrics:
         )
         self.registry.register(PoolCollector(engine))
 
-    # app.core.request_context.RequestObserver
+    # app.api.context_middleware.RequestObserver
     def request_started(self) -> None:
         self.in_flight.inc()
 

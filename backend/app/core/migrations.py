@@ -46,11 +46,15 @@ def head_revisions() -> tuple[str, ...]:
     return tuple(script_directory().get_heads())
 
 
+class SeveralHeads(RuntimeError):
+    """The migration history has more than one head (the `db` command exits 4)."""
+
+
 def head_revision() -> str:
-    """The single head; more than one head is a broken migration history."""
+    """The single head; more than one head is a broken migration history (SeveralHeads)."""
     heads = head_revisions()
     if len(heads) != 1:
-        raise RuntimeError(f"the migrations have {len(heads)} heads ({', '.join(heads)}); merge them")
+        raise SeveralHeads(f"the migrations have {len(heads)} heads ({', '.join(heads)}); merge them")
     return heads[0]
 
 

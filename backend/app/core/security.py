@@ -17,8 +17,8 @@ import jwt.warnings
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from app.core.clock import utcnow
 from app.core.types import MAX_ID
-from app.models import utcnow
 
 ALGORITHM = "HS256"
 # A short SECRET_KEY is refused outside ENVIRONMENT=local; in local the server says so once at

@@ -6,11 +6,12 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 - users: users, the per-request user check, logging in and its throttling;
 - teams; tickets: one ticket, its writes, moves and audit trail; comments;
 - ticket_list: the list with filters, search, sorts and keyset paging;
-- idempotency: Idempotency-Key rows;
-- bulk: the synchronous bulk loader of `db seed`.
+- idempotency: Idempotency-Key rows.
+
+`db seed`'s synchronous bulk loader is not request-path data access: it lives beside the seeder
+(app.seed_load).
 """
 
-from app.crud.bulk import bulk_insert, count_rows, has_rows, insert_one_by_one, reset_id_sequences
 from app.crud.comments import add_comment, list_comments
 from app.crud.idempotency import claim_idempotency_key, complete_idempotency_key, release_idempotency_key
 from app.crud.teams import TEAM_TAKEN, create_team, delete_team, get_team, list_teams, update_team
@@ -56,12 +57,10 @@ __all__ = [
     "TicketPage",
     "add_comment",
     "authenticate",
-    "bulk_insert",
     "change_password",
     "claim_idempotency_key",
     "complete_idempotency_key",
     "count_login_attempts",
-    "count_rows",
     "count_tickets_by_status",
     "create_team",
     "create_ticket",
@@ -74,8 +73,6 @@ __all__ = [
     "get_ticket",
     "get_user",
     "get_user_by_email",
-    "has_rows",
-    "insert_one_by_one",
     "list_comments",
     "list_events",
     "list_teams",
@@ -85,7 +82,6 @@ __all__ = [
     "log_in",
     "move_ticket",
     "release_idempotency_key",
-    "reset_id_sequences",
     "settle_login_attempts",
     "throttle_key",
     "update_team",

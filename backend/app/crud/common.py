@@ -8,8 +8,9 @@ from sqlmodel import SQLModel, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from app.core.clock import utcnow
 from app.core.errors import Conflict, Invalid
-from app.models import Role, Team, User, utcnow
+from app.models import Role, Team, User
 
 __all__ = ["utcnow"]
 

@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from app import crud
 from app import seed as seeding
 from app.cli import app
 from app.core import database, db, migrations
@@ -16,6 +15,7 @@ from app.core.config import get_settings
 from app.factories import DEMO_PASSWORD
 from app.main import app as api
 from app.models import Ticket, TicketEvent
+from scripts.bench_seed import insert_one_by_one
 from tests.cli.conftest import SEEDED_TABLES, Seeded, count, execute, one_error, revision, rows
 from tests.utils import API
 
@@ -186,7 +186,7 @@ def test_the_naive_loader_stores_the_same_rows(runner: CliRunner, scratch_url: s
         with engine.begin() as conn:  # the empty schema (`db reset` would add the first admin)
             migrations.reset(conn)
         with Session(engine) as session:
-            seeding.seed_database(session, plan, loader=crud.insert_one_by_one, defer_indexes=False)
+            seeding.seed_database(session, plan, loader=insert_one_by_one, defer_indexes=False)
     finally:
         engine.dispose()
     assert dump(scratch_url) == bulk

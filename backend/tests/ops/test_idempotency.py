@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from app import crud
 from app.api import idempotency
+from app.core.clock import utcnow
 from app.core.config import get_settings
 from app.crud import tickets
 from app.models import (
@@ -21,7 +22,6 @@ from app.models import (
     TicketCreate,
     TicketEvent,
     User,
-    utcnow,
 )
 from tests.conftest import RunDb
 from tests.utils import API, create_ticket, error_body

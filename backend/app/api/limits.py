@@ -7,8 +7,8 @@ length (chunked) is counted as it streams in, and refused as soon as it passes t
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.asgi import ResponseTracker
-from app.core.error_body import error_response
+from app.api.asgi import ResponseTracker
+from app.api.error_body import error_response
 
 
 class BodyTooLarge(HTTPException):

@@ -1,7 +1,8 @@
-"""Bulk loading for `db seed` (synchronous: the seeder and the CLI run outside the request path).
+"""The bulk loader of `db seed` (app.seed), and the row counts the `db` command prints.
 
-The rows carry their ids, so nothing needs RETURNING: binary COPY on PostgreSQL, batched executemany
-(Core insert()) elsewhere. The caller owns the transaction; nothing here commits.
+Synchronous: the seeder and the CLI run outside the request path. The rows carry their ids, so
+nothing needs RETURNING: binary COPY on PostgreSQL, batched executemany (Core insert()) elsewhere.
+The caller owns the transaction; nothing here commits.
 """
 
 from collections.abc import Iterable, Sequence
@@ -73,14 +74,3 @@ def count_rows(*, session: Session, tables: Iterable[str]) -> dict[str, int]:
 
 def has_rows(*, session: Session, tables: Iterable[str]) -> bool:
     return any(session.exec(select(literal(1)).select_from(table(name)).limit(1)).first() for name in tables)
-
-
-def insert_one_by_one(
-    *, session: Session, model: type[SQLModel], columns: Sequence[str], rows: Sequence[Row]
-) -> int:
-    """The naive path, one ORM object and one INSERT per row: scripts/bench_seed.py compares with it."""
-    for row in rows:
-        session.add(model(**dict(zip(columns, row, strict=True))))
-        session.flush()
-    session.expunge_all()
-    return len(rows)
