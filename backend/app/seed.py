@@ -8,17 +8,20 @@ What a seed holds (ids are assigned here, 1..N per table, on the empty schema `d
 - `tickets` tickets (TicketFactory text), created at even intervals over HISTORY_DAYS before the
   anchor, oldest first. Each gets a final status (recent tickets are more often still open), then a
   path to it from `open` over app.lifecycle.TRANSITIONS (all walks of up to MAX_MOVES moves,
-  shorter ones likelier), and its events are written the way app.crud writes them: `created`
-  events at version 1, one version per later change with `status_changed`, `assigned` and
-  `updated` events in crud's order, `commented`/`noted` events for comments (CommentFactory text)
-  at the version current then. Every timestamp is at or before the anchor, in id order per ticket.
+  shorter ones likelier). Its history is built from the functions app.crud uses, so it is written
+  the way the API writes one: each move is made by someone app.lifecycle lets make it, with the
+  fields it requires, and changes what `lifecycle.changes` says; the events are app.audit's:
+  `created` events at version 1, one version per later change with `status_changed`, `assigned`
+  and `updated` events in crud's order, `commented`/`noted` events for comments (CommentFactory
+  text) at the version current then. Every timestamp is at or before the anchor, in id order per
+  ticket.
 - The statuses a move into requires an assignee (in the table: in_progress) are only ever entered
   with one, so every in_progress ticket has an assignee, reopened ones included.
 
 Speed: factory objects are built once into pools (at most POOL_SIZE each) and sampled with a seeded
-random.Random; the rows are plain tuples handed to the bulk loader (app.seed_load) BATCH_TICKETS
-tickets at a time, so memory stays flat whatever the count. The same seed, counts and anchor give
-the same rows.
+random.Random; the rows are tuples keyed by column name (TicketRow and the others, checked against
+the tables by `check_rows`) handed to the bulk loader (app.seed_load) BATCH_TICKETS tickets at a time,
+so memory stays flat whatever the count. The same seed, counts and anchor give the same rows.
 """
 
 import bisect
@@ -30,14 +33,15 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlmodel import Session, SQLModel
 
-from app import crud, factories, lifecycle
+from app import audit, factories, lifecycle
+from app.audit import text_value
 from app.core import migrations
 from app.lifecycle import Transition
-from app.models import Comment, Priority, Role, Team, Ticket, TicketEvent, TicketStatus, User
+from app.models import Comment, EventAction, Priority, Role, Team, Ticket, TicketEvent, TicketStatus, User
 from app.seed_load import bulk_insert, reset_id_sequences
 
 S = TicketStatus
@@ -61,48 +65,89 @@ DEMO_LOGINS: dict[Role, str] = {
 # The tables a seed fills, parents first (the order they are loaded in).
 TABLES: tuple[type[SQLModel], ...] = (Team, User, Ticket, Comment, TicketEvent)
 
-TEAM_COLUMNS = ("id", "name", "description", "created_at")
-USER_COLUMNS = (
-    "id",
-    "email",
-    "full_name",
-    "hashed_password",
-    "auth_stamp",
-    "role",
-    "is_active",
-    "team_id",
-    "created_at",
-)
-TICKET_COLUMNS = (
-    "id",
-    "title",
-    "description",
-    "priority",
-    "assignee_id",
-    "team_id",
-    "status",
-    "reporter_id",
-    "created_at",
-    "updated_at",
-    "resolved_at",
-    "closed_at",
-    "resolution",
-    "reopen_count",
-    "version",
-)
-COMMENT_COLUMNS = ("id", "ticket_id", "author_id", "body", "internal", "created_at")
-EVENT_COLUMNS = (
-    "id",
-    "ticket_id",
-    "actor_id",
-    "action",
-    "field",
-    "old_value",
-    "new_value",
-    "reason",
-    "ticket_version",
-    "created_at",
-)
+
+# The rows, keyed by column name: one field per column of the table (computed columns aside), built
+# with keywords. `check_rows()` compares them with the models, so a column added to a table fails
+# `db seed` (and its tests) with its name until the seeder says what goes in it.
+class TeamRow(NamedTuple):
+    id: int
+    name: str
+    description: str | None
+    created_at: datetime
+
+
+class UserRow(NamedTuple):
+    id: int
+    email: str
+    full_name: str | None
+    hashed_password: str
+    auth_stamp: str
+    role: str
+    is_active: bool
+    team_id: int | None
+    created_at: datetime
+
+
+class TicketRow(NamedTuple):
+    id: int
+    title: str
+    description: str | None
+    priority: str
+    assignee_id: int | None
+    team_id: int | None
+    status: str
+    reporter_id: int
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    resolution: str | None
+    reopen_count: int
+    version: int
+
+
+class CommentRow(NamedTuple):
+    id: int
+    ticket_id: int
+    author_id: int
+    body: str
+    internal: bool
+    created_at: datetime
+
+
+class EventRow(NamedTuple):
+    id: int
+    ticket_id: int
+    actor_id: int
+    action: str
+    field: str | None
+    old_value: str | None
+    new_value: str | None
+    reason: str | None
+    ticket_version: int
+    created_at: datetime
+    request_id: str | None  # the API request's X-Request-ID: none for seeded events
+
+
+ROWS: dict[type[SQLModel], Any] = {
+    Team: TeamRow,
+    User: UserRow,
+    Ticket: TicketRow,
+    Comment: CommentRow,
+    TicketEvent: EventRow,
+}
+
+
+def check_rows() -> None:
+    """Raise SeedError unless each row type has exactly the columns of its table (computed aside)."""
+    for model, row in ROWS.items():
+        table = model.__table__  # type: ignore[attr-defined]
+        columns = {c.name for c in table.columns if c.computed is None}
+        if missing := sorted(columns - set(row._fields)):
+            raise SeedError(f"the seeder has no value for {table.name}.{', '.join(missing)}")
+        if extra := sorted(set(row._fields) - columns):
+            raise SeedError(f"the seeder fills {table.name}.{', '.join(extra)}, which is no column")
+
 
 # How likely each final status is, for tickets younger and older than two weeks.
 RECENT_WEIGHTS = {S.open: 30, S.in_progress: 25, S.on_hold: 10, S.resolved: 15, S.closed: 12, S.cancelled: 8}
@@ -128,7 +173,9 @@ class Plan:
 
 
 def make_plan(*, teams: int, users: int, tickets: int, seed: int | None, anchor: datetime | None) -> Plan:
-    """Check the counts; choose the seed (random when None) and the anchor (see DEFAULT_ANCHOR)."""
+    """Check the counts and the row types (`check_rows`); choose the seed (random when None) and the
+    anchor (see DEFAULT_ANCHOR)."""
+    check_rows()
     checks = (
         ("--teams", teams, 1, MAX_TEAMS, "every user belongs to a team"),
         ("--users", users, len(DEMO_LOGINS), MAX_USERS, "one demo login per role"),
@@ -233,10 +280,10 @@ def _when(seconds: int) -> datetime:
 
 
 def build_teams(plan: Plan, start: int) -> list[tuple[Any, ...]]:
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for team_id in range(1, plan.teams + 1):
         team = factories.TeamFactory.build(id=team_id, created_at=_when(start - 60 * DAY + team_id))
-        rows.append(tuple(getattr(team, c) for c in TEAM_COLUMNS))
+        rows.append(TeamRow(**{name: getattr(team, name) for name in TeamRow._fields}))
     return rows
 
 
@@ -269,7 +316,19 @@ def build_users(
             if user_id > demo:
                 names.append(name)
         stamp = hashlib.sha256(f"{plan.seed}:{user_id}".encode()).hexdigest()[:32]  # repeatable
-        rows.append((user_id, email, name, password, stamp, role.value, active, team_id, created_at))
+        rows.append(
+            UserRow(
+                id=user_id,
+                email=email,
+                full_name=name,
+                hashed_password=password,
+                auth_stamp=stamp,
+                role=role.value,
+                is_active=active,
+                team_id=team_id,
+                created_at=created_at,
+            )
+        )
         if role == Role.reporter:
             people.reporters.append(user_id)
         else:
@@ -302,35 +361,26 @@ class _Change:
         self.actor, self.at = actor, at
         self.events: list[tuple[str, str | None, str | None, str | None, str | None]] = []
 
+    def apply(self, fields: dict[str, Any], changes: dict[str, Any], reason: str | None = None) -> None:
+        """Set the ticket's `fields` and record the events app.audit says the changes make, the way
+        app.crud's Change.apply does (`reason` goes on the status event)."""
+        for action, name, old in audit.recorded(fields, changes):
+            why = reason if action == EventAction.status_changed else None
+            self.events.append((action.value, name, text_value(old), text_value(changes[name]), why))
+        fields.update(changes)
+
 
 class _Ticket:
-    """A ticket while its history is written: the fields crud would hold on the Ticket."""
+    """A ticket while its history is written: its fields by column name, as crud would hold them."""
 
-    __slots__ = (
-        "assignee",
-        "closed_at",
-        "created_at",
-        "id",
-        "priority",
-        "reopens",
-        "reporter",
-        "resolution",
-        "resolved_at",
-        "status",
-        "team",
-    )
+    __slots__ = ("created_at", "fields", "id")
 
-    def __init__(
-        self, ticket_id: int, created_at: int, priority: str, reporter: int, team: int | None
-    ) -> None:
-        self.id, self.created_at, self.reporter, self.team = ticket_id, created_at, reporter, team
-        self.priority = priority
-        self.status = S.open
-        self.assignee: int | None = None
-        self.resolution: str | None = None
-        self.resolved_at: int | None = None
-        self.closed_at: int | None = None
-        self.reopens = 0
+    def __init__(self, ticket_id: int, created_at: int, fields: dict[str, Any]) -> None:
+        self.id, self.created_at, self.fields = ticket_id, created_at, fields
+
+
+# A reporter asking for a move on their own ticket.
+_REPORTER = lifecycle.Mover(may_move_any=False, is_reporter=True)
 
 
 class TicketHistories:
@@ -405,45 +455,52 @@ class TicketHistories:
         path = rng.choices(self.paths[target], cum_weights=self.path_weights[target])[0]
         title, description, priority = self.texts[rng.randrange(len(self.texts))]
         team = rng.randint(1, self.plan.teams) if rng.random() < 0.9 else None
-        ticket = _Ticket(ticket_id, created_at, priority, self._reporter(), team)
-        if ticket.reporter in self.people.staff_ids and rng.random() < 0.3:
-            ticket.assignee = ticket.reporter  # an agent filing a ticket takes it
-        created_with = {
+        reporter = self._reporter()
+        assignee = None
+        if reporter in self.people.staff_ids and rng.random() < 0.3:
+            assignee = reporter  # an agent filing a ticket takes it
+        fields: dict[str, Any] = {
             "title": title,
             "description": description,
             "priority": priority,
-            "status": S.open.value,
-            "reporter_id": str(ticket.reporter),
-            "assignee_id": None if ticket.assignee is None else str(ticket.assignee),
-            "team_id": None if team is None else str(team),
+            "status": S.open,
+            "reporter_id": reporter,
+            "assignee_id": assignee,
+            "team_id": team,
+            "resolution": None,
+            "resolved_at": None,
+            "closed_at": None,
+            "reopen_count": 0,
         }
+        ticket = _Ticket(ticket_id, created_at, fields)
+        created_with = dict(audit.created(fields))
         changes = self._triage(ticket, path)
         times = self._times(created_at, len(changes) + len(path))
         for change, at in zip(changes, times, strict=False):
             change.at = at
         for move, at in zip(path, times[len(changes) :], strict=True):
             changes.append(self._move(ticket, move, at))
-        self._write(ticket, created_with, changes, batch, title, description)
+        self._write(ticket, created_with, changes, batch)
 
     def _triage(self, ticket: _Ticket, path: tuple[Transition, ...]) -> list[_Change]:
         """An edit before the first move, as crud.update_ticket records it: priority, then assignee."""
-        rng = self.rng
+        rng, fields = self.rng, ticket.fields
         priority = None
         if rng.random() < 0.12:
-            priority = rng.choice([p.value for p in Priority if p.value != ticket.priority])
+            priority = rng.choice([p.value for p in Priority if p.value != fields["priority"]])
         assignee = None
         enters_staffed = bool(path) and path[0].target in self.staffed
-        if ticket.assignee is None and not enters_staffed and rng.random() < 0.45:
-            assignee = self._staff(ticket.team)
+        if fields["assignee_id"] is None and not enters_staffed and rng.random() < 0.45:
+            assignee = self._staff(fields["team_id"])
         if priority is None and assignee is None:
             return []
-        change = _Change(assignee or self._staff(ticket.team))
+        change = _Change(assignee or self._staff(fields["team_id"]))
+        edits: dict[str, Any] = {}  # in TicketUpdate's field order, as crud applies an edit
         if priority is not None:
-            change.events.append(("updated", "priority", ticket.priority, priority, None))
-            ticket.priority = priority
+            edits["priority"] = priority
         if assignee is not None:
-            change.events.append(("assigned", "assignee_id", None, str(assignee), None))
-            ticket.assignee = assignee
+            edits["assignee_id"] = assignee
+        change.apply(fields, edits)
         return [change]
 
     def _times(self, created_at: int, count: int) -> list[int]:
@@ -457,51 +514,45 @@ class TicketHistories:
         return times
 
     def _move(self, ticket: _Ticket, move: Transition, at: int) -> _Change:
-        """A status move with the events crud.move_ticket writes for it, in its order."""
-        rng = self.rng
-        needs_assignee = move.target in self.staffed and ticket.assignee is None
-        if move.reporter_may and not needs_assignee and rng.random() < 0.5:
-            actor = ticket.reporter
+        """A status move, as a request to crud.move_ticket would make it: an actor who may, the fields
+        the move requires, and the changes and events app.lifecycle and app.audit say it makes."""
+        rng, fields = self.rng, ticket.fields
+        needs_assignee = move.target in self.staffed and fields["assignee_id"] is None
+        if lifecycle.may_make(move, _REPORTER) and not needs_assignee and rng.random() < 0.5:
+            actor = fields["reporter_id"]
         else:
-            actor = ticket.assignee if ticket.assignee is not None else self._staff(ticket.team)
-        change = _Change(actor, at)
-        reason = None
+            actor = (
+                fields["assignee_id"] if fields["assignee_id"] is not None else self._staff(fields["team_id"])
+            )
+        given: dict[str, Any] = {}
         if lifecycle.REASON in move.requires:
             reasons = self.reasons[move.target]
-            reason = reasons[rng.randrange(len(reasons))]
-        change.events.append(("status_changed", "status", move.source.value, move.target.value, reason))
+            given[lifecycle.REASON] = reasons[rng.randrange(len(reasons))]
         if needs_assignee:
-            assignee = actor if actor in self.people.staff_ids else self._staff(ticket.team)
-            change.events.append(("assigned", "assignee_id", None, str(assignee), None))
-            ticket.assignee = assignee
+            staff = actor in self.people.staff_ids
+            given[lifecycle.ASSIGNEE] = actor if staff else self._staff(fields["team_id"])
         if lifecycle.RESOLUTION in move.requires:
-            text = self.resolutions[rng.randrange(len(self.resolutions))]
-            if text != ticket.resolution:
-                change.events.append(("updated", "resolution", ticket.resolution, text, None))
-            ticket.resolution, ticket.resolved_at = text, at
-        if move.reopen:
-            if ticket.resolution is not None:
-                change.events.append(("updated", "resolution", ticket.resolution, None, None))
-            ticket.resolution = ticket.resolved_at = None
-            ticket.reopens += 1
-        if move.target in lifecycle.FINAL:
-            ticket.closed_at = at
-        ticket.status = move.target
+            given[lifecycle.RESOLUTION] = self.resolutions[rng.randrange(len(self.resolutions))]
+        has_assignee = fields["assignee_id"] is not None or lifecycle.ASSIGNEE in given
+        assert lifecycle.refused_field(move, has_assignee=has_assignee, given=given) is None, move
+        change = _Change(actor, at)
+        moved = lifecycle.changes(
+            move,
+            at=_when(at),
+            reopen_count=fields["reopen_count"],
+            assignee_id=given.get(lifecycle.ASSIGNEE),
+            resolution=given.get(lifecycle.RESOLUTION),
+        )
+        change.apply(fields, moved, given.get(lifecycle.REASON))
         return change
 
     def _write(
-        self,
-        ticket: _Ticket,
-        created_with: dict[str, str | None],
-        changes: list[_Change],
-        batch: Batch,
-        title: str,
-        description: str | None,
+        self, ticket: _Ticket, created_with: dict[str, Any], changes: list[_Change], batch: Batch
     ) -> None:
         """The rows: `created` events, then the changes and the comments merged in time order."""
-        rng, ticket_id = self.rng, ticket.id
+        rng, ticket_id, fields = self.rng, ticket.id, ticket.fields
         last = changes[-1].at if changes else ticket.created_at
-        bound = last if ticket.status in lifecycle.FINAL else self.end  # no comments after closing
+        bound = last if fields["status"] in lifecycle.FINAL else self.end  # no comments after closing
         count = bisect.bisect_right(self.comment_counts, rng.random() * self.comment_counts[-1])
         comment_times = sorted(rng.randint(ticket.created_at, bound) for _ in range(count))
 
@@ -514,12 +565,24 @@ class TicketHistories:
             return moment
 
         add, event_id = batch.events.append, self.next_event
-        created, reporter = when(ticket.created_at), ticket.reporter
-        for created_field in crud.CREATED_FIELDS:
-            value = created_with.get(created_field)  # what crud records on create, when set
-            if value is not None:
-                add((event_id, ticket_id, reporter, "created", created_field, None, value, None, 1, created))
-                event_id += 1
+        created, reporter = when(ticket.created_at), fields["reporter_id"]
+        for created_field, value in created_with.items():
+            add(
+                EventRow(
+                    id=event_id,
+                    ticket_id=ticket_id,
+                    actor_id=reporter,
+                    action=EventAction.created.value,
+                    field=created_field,
+                    old_value=None,
+                    new_value=text_value(value),
+                    reason=None,
+                    ticket_version=1,
+                    created_at=created,
+                    request_id=None,
+                )
+            )
+            event_id += 1
         version, c = 1, 0
         for change in [*changes, None]:
             while c < count and (change is None or comment_times[c] < change.at):
@@ -529,48 +592,83 @@ class TicketHistories:
                 break
             version += 1
             moment = when(change.at)
-            for action, name, old, new, reason in change.events:
-                add((event_id, ticket_id, change.actor, action, name, old, new, reason, version, moment))
+            for action, changed_field, old, new, reason in change.events:
+                add(
+                    EventRow(
+                        id=event_id,
+                        ticket_id=ticket_id,
+                        actor_id=change.actor,
+                        action=action,
+                        field=changed_field,
+                        old_value=old,
+                        new_value=new,
+                        reason=reason,
+                        ticket_version=version,
+                        created_at=moment,
+                        request_id=None,
+                    )
+                )
                 event_id += 1
         self.next_event = event_id
         batch.tickets.append(
-            (
-                ticket_id,
-                title,
-                description,
-                ticket.priority,
-                ticket.assignee,
-                ticket.team,
-                ticket.status.value,
-                ticket.reporter,
-                created,
-                when(last),
-                None if ticket.resolved_at is None else when(ticket.resolved_at),
-                None if ticket.closed_at is None else when(ticket.closed_at),
-                ticket.resolution,
-                ticket.reopens,
-                version,
+            TicketRow(
+                id=ticket_id,
+                title=fields["title"],
+                description=fields["description"],
+                priority=fields["priority"],
+                assignee_id=fields["assignee_id"],
+                team_id=fields["team_id"],
+                status=fields["status"].value,
+                reporter_id=reporter,
+                created_at=created,
+                updated_at=when(last),
+                resolved_at=fields["resolved_at"],
+                closed_at=fields["closed_at"],
+                resolution=fields["resolution"],
+                reopen_count=fields["reopen_count"],
+                version=version,
             )
         )
 
     def _comment(self, ticket: _Ticket, event_id: int, version: int, moment: datetime, batch: Batch) -> int:
         """A comment (reporter or staff) or an internal note (staff), and the event that records it."""
-        rng = self.rng
+        rng, fields = self.rng, ticket.fields
         if rng.random() < 0.4:
-            author, internal = ticket.reporter, False
+            author, internal = fields["reporter_id"], False
         else:
-            use_assignee = ticket.assignee is not None and rng.random() < 0.7
-            author = ticket.assignee if use_assignee and ticket.assignee else self._staff(ticket.team)
+            assignee = fields["assignee_id"]
+            use_assignee = assignee is not None and rng.random() < 0.7
+            author = assignee if use_assignee and assignee else self._staff(fields["team_id"])
             internal = rng.random() < 0.35
         bodies = self.notes if internal else self.replies
         comment_id = self.next_comment
         self.next_comment += 1
+        body = bodies[rng.randrange(len(bodies))]
         batch.comments.append(
-            (comment_id, ticket.id, author, bodies[rng.randrange(len(bodies))], internal, moment)
+            CommentRow(
+                id=comment_id,
+                ticket_id=ticket.id,
+                author_id=author,
+                body=body,
+                internal=internal,
+                created_at=moment,
+            )
         )
-        action = "noted" if internal else "commented"
+        action = EventAction.noted if internal else EventAction.commented
         batch.events.append(
-            (event_id, ticket.id, author, action, None, None, str(comment_id), None, version, moment)
+            EventRow(
+                id=event_id,
+                ticket_id=ticket.id,
+                actor_id=author,
+                action=action.value,
+                field=None,
+                old_value=None,
+                new_value=str(comment_id),
+                reason=None,
+                ticket_version=version,
+                created_at=moment,
+                request_id=None,
+            )
         )
         return event_id + 1
 
@@ -615,22 +713,23 @@ class Loader(Protocol):
 def generate(plan: Plan, progress: Progress | None = None) -> Iterator[Chunk]:
     """The plan's rows, parents first, as (model, columns, rows) chunks of bounded size."""
     progress = progress or Progress()
+    check_rows()
     factories.seed_factories(plan.seed)
     rng = random.Random(plan.seed)
     end = int((plan.anchor - EPOCH).total_seconds())
     start = end - HISTORY_DAYS * DAY
     progress.phase(PHASE_PEOPLE)
-    yield Team, TEAM_COLUMNS, build_teams(plan, start)
+    yield Team, TeamRow._fields, build_teams(plan, start)
     people = People()
     for users in build_users(plan, rng, start, people):
-        yield User, USER_COLUMNS, users
+        yield User, UserRow._fields, users
     progress.phase(PHASE_POOLS)
     histories = TicketHistories(plan, rng, people)
     progress.phase(PHASE_TICKETS)
     for batch in histories.batches():
-        yield Ticket, TICKET_COLUMNS, batch.tickets
-        yield Comment, COMMENT_COLUMNS, batch.comments
-        yield TicketEvent, EVENT_COLUMNS, batch.events
+        yield Ticket, TicketRow._fields, batch.tickets
+        yield Comment, CommentRow._fields, batch.comments
+        yield TicketEvent, EventRow._fields, batch.events
         progress.tickets_done(len(batch.tickets))
 
 

@@ -5,6 +5,7 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 
 - users: users, the per-request user check, logging in and its throttling;
 - teams; tickets: one ticket, its writes, moves and audit trail; comments;
+- ticket_writes: the transaction every ticket write runs in, and the hooks that see what it wrote;
 - ticket_list: the list with filters, search, sorts and keyset paging;
 - idempotency: Idempotency-Key rows.
 
@@ -12,12 +13,12 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 (app.seed_load).
 """
 
+from app.audit import CREATED_FIELDS
 from app.crud.comments import add_comment, list_comments
 from app.crud.idempotency import claim_idempotency_key, complete_idempotency_key, release_idempotency_key
 from app.crud.teams import TEAM_TAKEN, create_team, delete_team, get_team, list_teams, update_team
 from app.crud.ticket_list import TicketPage, list_tickets
 from app.crud.tickets import (
-    CREATED_FIELDS,
     TICKET_NOT_FOUND,
     count_tickets_by_status,
     create_ticket,

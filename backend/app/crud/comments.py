@@ -6,8 +6,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.database import Database
+from app.crud import ticket_writes
 from app.crud.common import page
-from app.crud.tickets import Change, visible_ticket
+from app.crud.ticket_writes import WriteKind
+from app.crud.tickets import visible_ticket
 from app.models import Comment, CommentCreate, EventAction, User
 from app.permissions import Permission as P
 from app.permissions import require, sees_internal_notes
@@ -23,7 +25,8 @@ async def add_comment(
 ) -> Comment:
     """`before_commit(session, comment)` may add rows to the same transaction (an idempotency key's
     response)."""
-    async with db.write() as session:
+    async with ticket_writes.transaction(db) as tx:
+        session = tx.session
         ticket = await visible_ticket(session, ticket_id, author)
         require(author, P.comment_create, "comment")
         if comment_in.internal:
@@ -33,10 +36,9 @@ async def add_comment(
         session.add(comment)
         await session.flush()
         # A comment does not change the ticket's fields, so the ticket keeps its version.
-        change = Change(ticket, author, now=comment.created_at)
+        change = tx.change(WriteKind.commented, ticket, author, now=comment.created_at)
         action = EventAction.noted if comment.internal else EventAction.commented
         change.record(action, None, None, comment.id)
-        session.add_all(change.events)
         if before_commit is not None:
             await before_commit(session, comment)
     return comment

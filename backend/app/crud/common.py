@@ -1,7 +1,7 @@
 """What several crud modules share: paging a select, turning a unique-constraint clash into a
 Conflict, the checks on the rows a body refers to, and the clock (one `utcnow` the tests can move)."""
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, func, select
@@ -45,10 +45,3 @@ async def check_assignee(session: AsyncSession, assignee_id: int | None) -> None
     user = await session.get(User, assignee_id)
     if user is None or not user.is_active or user.role == Role.reporter:
         raise Invalid("assignee_id", f"no active agent or admin with id {assignee_id}")
-
-
-def text_value(value: Any) -> str | None:
-    """Event values are text: enums by value, ids as digits, None as NULL."""
-    if value is None:
-        return None
-    return str(value.value if hasattr(value, "value") else value)

@@ -1,25 +1,26 @@
 """Tickets: reading one, filing, editing, lifecycle moves, deleting, and the audit trail.
 
-Every write is one transaction (app.core.database: `db.write()`): the ticket's new version and the
-events that record it are stored together or not at all. Rules come from app.lifecycle (moves) and
-app.permissions (roles); the errors raised are app.core.errors, which the API maps to statuses.
+Every write is one transaction (app.crud.ticket_writes: `transaction(db)`): the ticket's new
+version, the events that record it (app.audit) and what the write hooks add are stored together or
+not at all. An edit, a move and a delete load their ticket with `ticket_for_write`, which checks the
+preconditions in one order (404, 403, 412, 409). Rules come from app.lifecycle (moves: what exists,
+who may, what they require and change) and app.permissions (roles); the errors raised are
+app.core.errors, which the API maps to statuses.
 """
 
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import bindparam
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import lifecycle
+from app import audit, lifecycle
 from app.core.database import Database
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound, StaleVersion
-from app.core.request_context import current_request_id
-from app.crud import common
-from app.crud.common import check_assignee, check_team, page, text_value
+from app.crud import common, ticket_writes
+from app.crud.common import check_assignee, check_team, page
 from app.crud.prepared import Prepared
+from app.crud.ticket_writes import WriteKind
 from app.models import (
     EventAction,
     StatusChange,
@@ -36,51 +37,6 @@ from app.permissions import Permission as P
 from app.permissions import can_see, has, require, sees_internal_notes
 
 TICKET_NOT_FOUND = "Ticket not found"
-# Fields recorded by the `created` events, i.e. what a ticket's history starts from.
-CREATED_FIELDS = ("title", "description", "priority", "status", "reporter_id", "assignee_id", "team_id")
-
-
-class Change:
-    """One accepted write: bumps the ticket's version once and collects the events that record it."""
-
-    def __init__(self, ticket: Ticket, actor: User, *, now: datetime | None = None) -> None:
-        self.ticket, self.actor, self.now = ticket, actor, now or common.utcnow()
-        self.events: list[TicketEvent] = []
-
-    def record(
-        self, action: EventAction, field: str | None, old: Any, new: Any, reason: str | None = None
-    ) -> None:
-        assert self.ticket.id is not None and self.actor.id is not None
-        self.events.append(
-            TicketEvent(
-                ticket_id=self.ticket.id,
-                actor_id=self.actor.id,
-                action=action,
-                field=field,
-                old_value=text_value(old),
-                new_value=text_value(new),
-                reason=reason,
-                ticket_version=self.ticket.version,
-                created_at=self.now,
-                request_id=current_request_id(),
-            )
-        )
-
-    def set(self, field: str, value: Any, action: EventAction = EventAction.updated) -> None:
-        old = getattr(self.ticket, field)
-        if old != value:
-            setattr(self.ticket, field, value)
-            self.record(action, field, old, value)
-
-    def bump(self) -> None:
-        self.ticket.version += 1
-        self.ticket.updated_at = self.now
-
-    def save(self, session: AsyncSession) -> Ticket:
-        """Add the ticket and its events to the write's transaction (committed when it ends)."""
-        session.add(self.ticket)
-        session.add_all(self.events)
-        return self.ticket
 
 
 async def visible_ticket(
@@ -98,6 +54,26 @@ def check_version(ticket: Ticket, expected: set[int] | None) -> None:
         raise StaleVersion(
             "The ticket has changed since you read it; reload and retry", current_version=ticket.version
         )
+
+
+async def ticket_for_write(
+    session: AsyncSession,
+    ticket_id: int,
+    actor: User,
+    *,
+    expected: set[int] | None,
+    permitted: Callable[[Ticket], None],
+    state_allows: Callable[[Ticket], None] = lambda _ticket: None,
+) -> Ticket:
+    """The ticket an edit, a move or a delete writes to, locked, once its preconditions hold, checked
+    in this one order: it exists and the actor sees it (404); `permitted` (raises Forbidden: 403);
+    If-Match, `expected` (412, with the current version); `state_allows` (raises Conflict: 409).
+    What the request body refers to (an assignee, a team, required fields: 422) is checked after."""
+    ticket = await visible_ticket(session, ticket_id, actor, for_update=True)
+    permitted(ticket)
+    check_version(ticket, expected)
+    state_allows(ticket)
+    return ticket
 
 
 # One ticket by id, for reading (GET, its transitions): a prepared statement (app.crud.prepared).
@@ -129,7 +105,8 @@ async def create_ticket(
     require(reporter, P.ticket_create, "create tickets")
     if ticket_in.assignee_id is not None:
         require(reporter, P.ticket_assign, "assign tickets")
-    async with db.write() as session:
+    async with ticket_writes.transaction(db) as tx:
+        session = tx.session
         await check_assignee(session, ticket_in.assignee_id)
         await check_team(session, ticket_in.team_id)
         now = common.utcnow()
@@ -137,101 +114,117 @@ async def create_ticket(
         ticket.updated_at = now
         session.add(ticket)
         await session.flush()
-        change = Change(ticket, reporter, now=now)
-        for field in CREATED_FIELDS:
-            if (value := getattr(ticket, field)) is not None:
-                change.record(EventAction.created, field, None, value)
+        change = tx.change(WriteKind.created, ticket, reporter, now=now)
+        for field, value in audit.created({name: getattr(ticket, name) for name in audit.CREATED_FIELDS}):
+            change.record(EventAction.created, field, None, value)
         if before_commit is not None:
             await before_commit(session, ticket)
-        change.save(session)
     return ticket
+
+
+def _editable(ticket: Ticket) -> None:
+    if not lifecycle.editable(ticket.status):
+        raise Conflict(
+            f"The ticket is {ticket.status.value}; it can no longer be edited", status=ticket.status
+        )
 
 
 async def update_ticket(
     *, db: Database, ticket_id: int, ticket_in: TicketUpdate, actor: User, expected: set[int] | None
 ) -> Ticket:
-    async with db.write() as session:
-        ticket = await visible_ticket(session, ticket_id, actor, for_update=True)
-        require(actor, P.ticket_edit, "edit tickets")
-        check_version(ticket, expected)
-        if ticket.status in lifecycle.FINAL:
-            raise Conflict(
-                f"The ticket is {ticket.status.value}; it can no longer be edited", status=ticket.status
-            )
-        data = ticket_in.model_dump(exclude_unset=True)
+    """Nulls are what TicketUpdate lets through: a null clears a field that may be cleared."""
+    data = ticket_in.model_dump(exclude_unset=True)
+    async with ticket_writes.transaction(db) as tx:
+        ticket = await ticket_for_write(
+            tx.session,
+            ticket_id,
+            actor,
+            expected=expected,
+            permitted=lambda _ticket: require(actor, P.ticket_edit, "edit tickets"),
+            state_allows=_editable,
+        )
         if "assignee_id" in data:
-            await check_assignee(session, data["assignee_id"])
+            await check_assignee(tx.session, data["assignee_id"])
         if "team_id" in data:
-            await check_team(session, data["team_id"])
+            await check_team(tx.session, data["team_id"])
         if all(getattr(ticket, field) == value for field, value in data.items()):
-            return ticket  # nothing changes: no new version, no event
-        change = Change(ticket, actor)
+            return ticket  # nothing changes: no new version, no event, no hook
+        change = tx.change(WriteKind.updated, ticket, actor)
         change.bump()
-        for field, value in data.items():
-            change.set(field, value, EventAction.assigned if field == "assignee_id" else EventAction.updated)
-        change.save(session)
+        change.apply(data)
     return ticket
 
 
-def _refuse_move(ticket: Ticket, target: TicketStatus, allowed: Sequence[TicketStatus]) -> Conflict:
-    current = ticket.status
-    if target == current:
-        detail = f"Ticket is already {current.value}"
-    else:
-        detail = f"Ticket cannot move from {current.value} to {target.value}"
-    return Conflict(detail, current=current, allowed=list(allowed))
+def _mover(user: User, ticket: Ticket) -> lifecycle.Mover:
+    """The lifecycle's view of who asks for a move (their role's say from app.permissions)."""
+    return lifecycle.Mover(
+        may_move_any=has(user, P.ticket_move),
+        is_reporter=ticket.reporter_id == user.id,
+        is_assignee=ticket.assignee_id == user.id,
+    )
 
 
-def _may_move(user: User, ticket: Ticket, transition: lifecycle.Transition) -> bool:
-    if has(user, P.ticket_move):
-        return True
-    return transition.reporter_may and ticket.reporter_id == user.id
+def _may_move(actor: User, move: StatusChange) -> Callable[[Ticket], None]:
+    """A move the table has must be one the actor may make (a move it lacks is refused by the state:
+    409); giving an assignee needs the assign permission."""
+
+    def check(ticket: Ticket) -> None:
+        transition = lifecycle.find(ticket.status, move.status)
+        if transition is not None and not lifecycle.may_make(transition, _mover(actor, ticket)):
+            raise Forbidden(f"{actor.role.value}s may not move this ticket to {move.status.value}")
+        if move.assignee_id is not None:
+            require(actor, P.ticket_assign, "assign tickets")
+
+    return check
 
 
-def _moves_for(user: User, ticket: Ticket) -> list[lifecycle.Transition]:
-    return [t for t in lifecycle.moves_from(ticket.status) if _may_move(user, ticket, t)]
+def _movable(actor: User, target: TicketStatus) -> Callable[[Ticket], None]:
+    """409 unless the table has the move, naming the moves open to the actor."""
+
+    def check(ticket: Ticket) -> None:
+        if lifecycle.find(ticket.status, target) is not None:
+            return
+        current = ticket.status
+        allowed = [t.target for t in lifecycle.moves_for(current, _mover(actor, ticket))]
+        if target == current:
+            detail = f"Ticket is already {current.value}"
+        else:
+            detail = f"Ticket cannot move from {current.value} to {target.value}"
+        raise Conflict(detail, current=current, allowed=allowed)
+
+    return check
 
 
 async def move_ticket(
     *, db: Database, ticket_id: int, move: StatusChange, actor: User, expected: set[int] | None
 ) -> Ticket:
-    async with db.write() as session:
-        ticket = await visible_ticket(session, ticket_id, actor, for_update=True)
+    async with ticket_writes.transaction(db) as tx:
+        ticket = await ticket_for_write(
+            tx.session,
+            ticket_id,
+            actor,
+            expected=expected,
+            permitted=_may_move(actor, move),
+            state_allows=_movable(actor, move.status),
+        )
         transition = lifecycle.find(ticket.status, move.status)
-        if transition is None:
-            raise _refuse_move(ticket, move.status, [t.target for t in _moves_for(actor, ticket)])
-        if not _may_move(actor, ticket, transition):
-            raise Forbidden(f"{actor.role.value}s may not move this ticket to {move.status.value}")
-        if move.assignee_id is not None:
-            require(actor, P.ticket_assign, "assign tickets")
-            await check_assignee(session, move.assignee_id)
-        check_version(ticket, expected)
-
+        assert transition is not None  # _movable
+        await check_assignee(tx.session, move.assignee_id)
         has_assignee = ticket.assignee_id is not None or move.assignee_id is not None
-        for field in lifecycle.required_fields(transition, has_assignee=has_assignee):
-            if getattr(move, field) is None:
-                raise Invalid(
-                    field, f"required to move from {ticket.status.value} to {move.status.value}", "missing"
-                )
-        if move.resolution is not None and lifecycle.RESOLUTION not in transition.requires:
-            raise Invalid("resolution", f"only given when moving to {TicketStatus.resolved.value}")
-
-        change = Change(ticket, actor)
+        given = move.model_dump(include={lifecycle.RESOLUTION, lifecycle.REASON, lifecycle.ASSIGNEE})
+        refused = lifecycle.refused_field(transition, has_assignee=has_assignee, given=given)
+        if refused is not None:
+            raise Invalid(*refused)
+        change = tx.change(WriteKind.moved, ticket, actor)
         change.bump()
-        change.record(EventAction.status_changed, "status", ticket.status, move.status, reason=move.reason)
-        ticket.status = move.status
-        if move.assignee_id is not None:
-            change.set("assignee_id", move.assignee_id, EventAction.assigned)
-        if lifecycle.RESOLUTION in transition.requires:
-            change.set("resolution", move.resolution)
-            ticket.resolved_at = change.now
-        if transition.reopen:
-            change.set("resolution", None)
-            ticket.resolved_at = None
-            ticket.reopen_count += 1
-        if move.status in lifecycle.FINAL:
-            ticket.closed_at = change.now
-        change.save(session)
+        changes = lifecycle.changes(
+            transition,
+            at=change.now,
+            reopen_count=ticket.reopen_count,
+            assignee_id=move.assignee_id,
+            resolution=move.resolution,
+        )
+        change.apply(changes, reason=move.reason)
     return ticket
 
 
@@ -240,7 +233,7 @@ async def list_transitions(*, db: Database, ticket_id: int, viewer: User) -> Tra
     has_assignee = ticket.assignee_id is not None
     options = [
         TransitionOption(status=t.target, requires=lifecycle.required_fields(t, has_assignee=has_assignee))
-        for t in _moves_for(viewer, ticket)
+        for t in lifecycle.moves_for(ticket.status, _mover(viewer, ticket))
     ]
     return TransitionsPublic(current=ticket.status, transitions=options)
 
@@ -248,11 +241,16 @@ async def list_transitions(*, db: Database, ticket_id: int, viewer: User) -> Tra
 async def delete_ticket(
     *, db: Database, ticket_id: int, actor: User, expected: set[int] | None = None
 ) -> None:
-    async with db.write() as session:
-        ticket = await visible_ticket(session, ticket_id, actor, for_update=True)
-        require(actor, P.ticket_delete, "delete tickets")
-        check_version(ticket, expected)
-        await session.delete(ticket)  # events and comments go with it (ON DELETE CASCADE)
+    """Any state may be deleted (no 409); its events and comments go with it."""
+    async with ticket_writes.transaction(db) as tx:
+        ticket = await ticket_for_write(
+            tx.session,
+            ticket_id,
+            actor,
+            expected=expected,
+            permitted=lambda _ticket: require(actor, P.ticket_delete, "delete tickets"),
+        )
+        tx.change(WriteKind.deleted, ticket, actor)
 
 
 async def list_events(

@@ -115,22 +115,24 @@ async def _guard_last_admin(session: Any, user: User, *, stays_admin: bool) -> N
 
 
 async def update_user(*, db: Database, user_id: int, user_in: UserUpdate | UserUpdateMe) -> User:
-    data = user_in.model_dump(exclude_unset=True)  # nulls only for fields that may be cleared
+    # The schema decides what may be null (only fields that may be cleared); here a field given is
+    # a field set, whatever its value.
+    data = user_in.model_dump(exclude_unset=True)
     password = data.pop("password", None)
     async with db.write() as session:
         db_user = await session.get(User, user_id, with_for_update=True)
         if db_user is None:
             raise NotFound("User not found")
-        if data.get("email") and await _email_taken(session, data["email"], other_than=db_user.id):
+        if "email" in data and await _email_taken(session, data["email"], other_than=db_user.id):
             raise Conflict(EMAIL_TAKEN)
         await check_team(session, data.get("team_id"))
         role = data.get("role", db_user.role)
         active = data.get("is_active", db_user.is_active)
         await _guard_last_admin(session, db_user, stays_admin=role == Role.admin and active)
-        if password:
-            names = (data.get("email") or db_user.email, data.get("full_name") or db_user.full_name)
+        if password is not None:
+            names = (data.get("email", db_user.email), data.get("full_name", db_user.full_name))
             data["hashed_password"] = await _checked_hash(password, field="password", user_inputs=names)
-        if password or role != db_user.role or (db_user.is_active and not active):
+        if password is not None or role != db_user.role or (db_user.is_active and not active):
             data["auth_stamp"] = new_auth_stamp()  # revokes every token issued before this change
         db_user.sqlmodel_update(data)
         session.add(db_user)

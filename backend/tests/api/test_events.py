@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from app.crud import tickets
+from app.crud import ticket_writes
 from app.models import TicketEvent, User
 from tests.api.test_tickets import counts
 from tests.utils import API, create_ticket, move
@@ -126,13 +126,13 @@ def test_a_change_is_never_stored_without_its_events(
 ) -> None:
     ticket = create_ticket(client, as_agent, title="Before")
     before = counts(session)
-    real_record = tickets.Change.record
+    real_record = ticket_writes.Change.record
 
-    def broken_record(self: tickets.Change, *args: Any, **kwargs: Any) -> None:
+    def broken_record(self: ticket_writes.Change, *args: Any, **kwargs: Any) -> None:
         real_record(self, *args, **kwargs)
         self.events[-1].ticket_id = 2_000_000_000  # no such ticket: the event insert must fail
 
-    monkeypatch.setattr(tickets.Change, "record", broken_record)
+    monkeypatch.setattr(ticket_writes.Change, "record", broken_record)
     failing = TestClient(client.app, raise_server_exceptions=False)
     response = failing.patch(f"{API}/tickets/{ticket['id']}", json={"title": "After"}, headers=as_agent)
     assert response.status_code == 500

@@ -13,7 +13,7 @@ from app import crud
 from app.api import idempotency
 from app.core.clock import utcnow
 from app.core.config import get_settings
-from app.crud import tickets
+from app.crud import ticket_writes
 from app.models import (
     Comment,
     IdempotencyKey,
@@ -176,7 +176,7 @@ def test_a_write_lost_to_the_database_releases_the_key(
         raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
 
     with monkeypatch.context() as patch:
-        patch.setattr(tickets.Change, "save", outage)
+        patch.setattr(ticket_writes.TicketTransaction, "flush", outage)
         lost = client.post(TICKETS, json={"title": "During the outage"}, headers=with_key(as_agent))
     assert lost.status_code == 503
     assert key_row(session, agent) is None
