@@ -131,4 +131,3 @@ async def _driver_connection(connection: AsyncConnection) -> Any:
     if sync is not None and not sync.closed and not sync.invalidated:
         return sync.connection.driver_connection
     return (await connection.get_raw_connection()).driver_connection
-
