@@ -28,10 +28,9 @@ from pydantic import (
 )
 from sqlmodel import Field, SQLModel
 
-from app import search, ticket_query
+from app import search
 from app.core.clock import utcnow
 from app.core.types import ID_PATTERN, MAX_ID, UTCDateTime, enum_type
-from app.ticket_query import TicketSort
 
 # Constraint names must be stable for migrations (and batch mode on SQLite): set before any table.
 SQLModel.metadata.naming_convention = {
@@ -501,8 +500,26 @@ SearchText = Annotated[str, StringConstraints(min_length=1, max_length=search.MA
 Cursor = Annotated[str, StringConstraints(max_length=512)]
 
 
+class TicketSort(StrEnum):
+    """`-` sorts descending. priority: low < medium < high < urgent; status: lifecycle order."""
+
+    created_at = "created_at"
+    created_at_desc = "-created_at"
+    updated_at = "updated_at"
+    updated_at_desc = "-updated_at"
+    priority = "priority"
+    priority_desc = "-priority"
+    status = "status"
+    status_desc = "-status"
+
+
 class TicketQuery(SQLModel):
-    """The query parameters of `GET /tickets/`: typed, allow-listed filters, search, sort and paging."""
+    """The query parameters of `GET /tickets/`: typed, allow-listed filters, search, sort and paging.
+
+    Only what the query string may say: what it means (the search parsed, the sort, where a cursor
+    continues) is worked out once per request by app.ticket_query.ListPlan, which also refuses a `q`
+    that is not valid search syntax and a cursor this query did not issue.
+    """
 
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
@@ -565,36 +582,10 @@ class TicketQuery(SQLModel):
         return value
 
     @model_validator(mode="after")
-    def _search_and_cursor(self) -> "TicketQuery":
-        self.search()  # raises on bad syntax
-        if self.cursor is not None:
-            if self.offset:
-                raise ValueError("use either offset or cursor, not both")
-            self.after()
+    def _offset_or_cursor(self) -> "TicketQuery":
+        if self.cursor is not None and self.offset:
+            raise ValueError("use either offset or cursor, not both")
         return self
-
-    def search(self) -> search.SearchQuery | None:
-        if self.q is None:
-            return None
-        try:
-            return search.parse(self.q)
-        except search.SearchSyntaxError as exc:
-            raise ValueError(f"q: {exc}") from None
-
-    def order(self) -> tuple[str, bool]:
-        """(sort key, descending)."""
-        return ticket_query.effective_sort(self.sort, searching=self.q is not None)
-
-    def fingerprint(self) -> str:
-        return ticket_query.fingerprint(
-            self.model_dump(mode="json", exclude={"limit", "offset", "cursor", "exact_count"})
-        )
-
-    def after(self) -> tuple[Any, int] | None:
-        """The (sort value, id) the cursor points after."""
-        if self.cursor is None:
-            return None
-        return ticket_query.decode_cursor(self.cursor, sort_key=self.order()[0], query=self.fingerprint())
 
 
 class StatusChange(Input):

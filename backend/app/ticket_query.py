@@ -1,4 +1,9 @@
-"""How ticket lists are sorted and paged: sort fields and opaque keyset cursors (no SQL here).
+"""What a ticket list request means, worked out once: its plan, the sort table, and keyset cursors.
+
+`ListPlan(query)` turns a validated TicketQuery into what app.crud.ticket_list runs: the `q` search
+parsed (app.search), the sort key and direction, the position a cursor continues from, and the
+query's fingerprint. Each is worked out once per request, with no SQL built: the list's statements
+are prepared once per shape (app.crud.ticket_list), and a plan only picks one and fills its values.
 
 A cursor carries the sort key and id of the last row of a page, plus a fingerprint of the query
 that produced it; it is refused with any other filters or sort. Cursors are signed (HMAC-SHA256
@@ -14,12 +19,13 @@ import json
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
-from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
+from app import search
 from app.core.config import get_settings
 from app.core.types import MAX_ID
+from app.models import Ticket, TicketQuery, TicketSort
 
 
 def _timestamp(raw: Any) -> datetime:
@@ -43,32 +49,28 @@ def _relevance(raw: Any) -> float:
     return float(raw)
 
 
-# sort name -> parse the key stored in a cursor back into its Python type (or raise)
-SORT_KEYS: dict[str, Callable[[Any], Any]] = {
-    "created_at": _timestamp,
-    "updated_at": _timestamp,
-    "priority": _rank,
-    "status": _rank,
-    "relevance": _relevance,
+class SortKey(NamedTuple):
+    """What a sort key means: what it orders by, and its value's type in a cursor."""
+
+    column: Any  # the indexed Ticket column (models.py indexes each); None: the search's relevance
+    cursor_value: Callable[[Any], Any]  # a cursor's stored value back to its Python type, or raise
+
+
+# The sort table: sort key name -> what it means. A `sort` value is a key name, `-` first for
+# descending (TicketSort, app.models, lists the values a client may give); relevance ranks a search
+# (its expression depends on the database: app.crud.ticket_list builds it).
+SORT_KEYS: dict[str, SortKey] = {
+    "created_at": SortKey(Ticket.created_at, _timestamp),
+    "updated_at": SortKey(Ticket.updated_at, _timestamp),
+    "priority": SortKey(Ticket.priority_rank, _rank),
+    "status": SortKey(Ticket.status_rank, _rank),
+    "relevance": SortKey(None, _relevance),
 }
 INVALID = "not a valid cursor (pass next_cursor exactly as a page returned it)"
-
-
-class TicketSort(StrEnum):
-    """`-` sorts descending. priority: low < medium < high < urgent; status: lifecycle order."""
-
-    created_at = "created_at"
-    created_at_desc = "-created_at"
-    updated_at = "updated_at"
-    updated_at_desc = "-updated_at"
-    priority = "priority"
-    priority_desc = "-priority"
-    status = "status"
-    status_desc = "-status"
-
-
 DEFAULT_SORT = TicketSort.created_at_desc.value
 RELEVANCE = "-relevance"
+# What a query's fingerprint leaves out: paging moves along the same list.
+PAGING = {"limit", "offset", "cursor", "exact_count"}
 
 
 def effective_sort(sort: str | None, *, searching: bool) -> tuple[str, bool]:
@@ -80,6 +82,51 @@ def effective_sort(sort: str | None, *, searching: bool) -> tuple[str, bool]:
 def fingerprint(params: dict[str, Any]) -> str:
     canonical = json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def query_fingerprint(query: TicketQuery) -> str:
+    """What a cursor of `query` is bound to: its filters, search and sort, not its paging."""
+    return fingerprint(query.model_dump(mode="json", exclude=PAGING))
+
+
+def parse_search(text: str | None) -> search.SearchQuery | None:
+    """`q` parsed; ValueError naming `q` when it is not valid search syntax."""
+    if text is None:
+        return None
+    try:
+        return search.parse(text)
+    except search.SearchSyntaxError as exc:
+        raise ValueError(f"q: {exc}") from None
+
+
+class ListPlan:
+    """One request's ticket list, worked out once from its validated query (app.crud.ticket_list
+    runs it): `search` parsed, the `sort` key and whether `descending`, the (sort value, id) a cursor
+    continues `after`, and the query's `fingerprint` for the next page's cursor.
+
+    Built once per request by the list route's dependency (app.api.query_params.query_model), so its
+    ValueError is a 422 like the query's own validation errors.
+    """
+
+    __slots__ = ("_fingerprint", "after", "descending", "query", "search", "sort")
+
+    def __init__(self, query: TicketQuery) -> None:
+        """ValueError when `q` is not valid syntax or the cursor is not one this query was given
+        (checked once: signature, query and sort, then its values' types and ranges)."""
+        self.query = query
+        self.search = parse_search(query.q)
+        self.sort, self.descending = effective_sort(query.sort, searching=query.q is not None)
+        self._fingerprint: str | None = None
+        self.after: tuple[Any, int] | None = None
+        if query.cursor is not None:
+            self.after = decode_cursor(query.cursor, sort_key=self.sort, query=self.fingerprint)
+
+    @property
+    def fingerprint(self) -> str:
+        """query_fingerprint(query), computed when first needed (a cursor to check or to issue)."""
+        if self._fingerprint is None:
+            self._fingerprint = query_fingerprint(self.query)
+        return self._fingerprint
 
 
 @cache
@@ -123,7 +170,7 @@ def decode_cursor(token: str, *, sort_key: str, query: str) -> tuple[Any, int]:
     if made_for != (query, sort_key):
         raise ValueError("the cursor belongs to a different query (filters, q or sort changed)")
     try:
-        value = SORT_KEYS[sort_key](raw)
+        value = SORT_KEYS[sort_key].cursor_value(raw)
     except (ValueError, TypeError, OverflowError, KeyError):
         raise ValueError(INVALID) from None
     if type(row_id) is not int or not 1 <= row_id <= MAX_ID:

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from app.core.config import Settings
 from app.models import TicketQuery
-from app.ticket_query import encode_cursor
+from app.ticket_query import encode_cursor, query_fingerprint
 
 COLUMNS = (
     "title, description, priority, assignee_id, team_id, id, status, reporter_id, created_at, updated_at, "
@@ -79,7 +79,7 @@ def tickets(request: Request) -> Response:
     if len(rows) > limit:
         last = rows[limit - 1]
         query = TicketQuery.model_validate({"status": statuses, "priority": priorities})
-        next_cursor = encode_cursor("created_at", last[8], last[5], query.fingerprint())
+        next_cursor = encode_cursor("created_at", last[8], last[5], query_fingerprint(query))
     body = json.dumps(
         {
             "data": data,

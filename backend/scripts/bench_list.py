@@ -38,7 +38,7 @@ from benchkit import free_port, wait_until_healthy  # noqa: E402
 from app.factories import DEMO_PASSWORD  # noqa: E402
 from app.models import Role, TicketQuery  # noqa: E402
 from app.seed import DEMO_LOGINS  # noqa: E402
-from app.ticket_query import encode_cursor  # noqa: E402
+from app.ticket_query import encode_cursor, query_fingerprint  # noqa: E402
 
 # The cases the summary compares.
 LIST_API, LIST_FLOOR = "list: 2 filters, limit 50 (API)", "list: 2 filters, limit 50 (floor)"
@@ -219,7 +219,7 @@ def main() -> None:
             "SELECT created_at, id FROM tickets ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1", (depth,)
         ).fetchone()
         assert deep is not None
-    cursor = encode_cursor("created_at", deep[0], deep[1], TicketQuery.model_validate({}).fingerprint())
+    cursor = encode_cursor("created_at", deep[0], deep[1], query_fingerprint(TicketQuery.model_validate({})))
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-list-"))
     script = workdir / "report.lua"

@@ -20,8 +20,7 @@ from pydantic import BaseModel
 
 from app.api.context_middleware import REQUEST_ID_HEADER
 from app.core.config import API_V1_STR
-from app.models import ApiError, InvalidRequestError, StaleVersionError
-from app.ticket_query import TicketSort
+from app.models import ApiError, InvalidRequestError, StaleVersionError, TicketSort
 
 REF = "#/components/schemas/"
 

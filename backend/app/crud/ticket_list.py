@@ -1,5 +1,6 @@
 """The ticket list: typed filters, full-text search (tsvector on PostgreSQL, FTS5 on SQLite),
-sorts and keyset paging, read as plain columns (app.ticket_query holds the sort and cursor rules).
+sorts and keyset paging, read as plain columns. It runs a request's plan (app.ticket_query.ListPlan:
+the search parsed, the sort, the cursor's position, all worked out once; the sort table too).
 
 A page is one statement (its count included), prepared once per query shape (app.crud.prepared):
 which filters are present, the sort, search, cursor and count mode, the database. The values
@@ -31,21 +32,13 @@ from sqlalchemy.sql.selectable import GenerativeSelect, ScalarSelect, Select
 from sqlalchemy.types import NullType
 from sqlmodel import col, select
 
-from app import ticket_query
 from app.core.database import Database
 from app.core.types import UTCDateTime
 from app.crud.prepared import Prepared
-from app.models import Comment, Ticket, TicketPublic, TicketQuery, User
+from app.models import Comment, Ticket, TicketPublic, User
 from app.permissions import Permission as P
 from app.permissions import has, sees_internal_notes
-
-# Sort name -> the indexed column it orders by (app.ticket_query names them; models.py indexes them).
-_SORT_COLUMNS: dict[str, Any] = {
-    "created_at": Ticket.created_at,
-    "updated_at": Ticket.updated_at,
-    "priority": Ticket.priority_rank,
-    "status": Ticket.status_rank,
-}
+from app.ticket_query import SORT_KEYS, ListPlan, encode_cursor
 
 Person = Literal["none", "value"] | None  # a people filter: absent, "none", or an id
 
@@ -71,9 +64,9 @@ def _person(value: str | None) -> Person:
     return None if value is None else "none" if value == "none" else "value"
 
 
-def _shape(dialect: str, query: TicketQuery, viewer: User) -> _Shape:
-    key_name, descending = query.order()
-    searching = query.q is not None
+def _shape(dialect: str, plan: ListPlan, viewer: User) -> _Shape:
+    query = plan.query
+    searching = plan.search is not None
     return _Shape(
         dialect=dialect,
         own_only=not has(viewer, P.ticket_read_all),
@@ -90,13 +83,14 @@ def _shape(dialect: str, query: TicketQuery, viewer: User) -> _Shape:
         ),
         search=searching,
         internal_notes=searching and sees_internal_notes(viewer),
-        sort=key_name,
-        descending=descending,
+        sort=plan.sort,
+        descending=plan.descending,
     )
 
 
-def _values(dialect: str, query: TicketQuery, viewer: User) -> dict[str, Any]:
-    """The parameters of the shape's statements for this query (see _conditions for their names)."""
+def _values(dialect: str, plan: ListPlan, viewer: User) -> dict[str, Any]:
+    """The parameters of the shape's statements for this plan (see _conditions for their names)."""
+    query = plan.query
     values: dict[str, Any] = {"viewer_id": viewer.id}
     for name in ("status", "priority"):
         chosen = [member.value for member in getattr(query, name)]
@@ -108,8 +102,8 @@ def _values(dialect: str, query: TicketQuery, viewer: User) -> dict[str, Any]:
             values[name] = viewer.id if value == "me" else int(value)
     for name in ("created_after", "created_before", "updated_after", "updated_before"):
         values[name] = getattr(query, name)
-    if (text := query.search()) is not None:
-        values["search"] = text.websearch() if dialect == "postgresql" else text.fts5()
+    if plan.search is not None:
+        values["search"] = plan.search.websearch() if dialect == "postgresql" else plan.search.fts5()
     return values
 
 
@@ -235,12 +229,12 @@ def _arms(shape: _Shape) -> list[_Arm]:
     comment; else one."""
     conditions = _conditions(shape)
     if not shape.search:
-        return [_Arm(conditions, _SORT_COLUMNS[shape.sort])]
+        return [_Arm(conditions, SORT_KEYS[shape.sort].column)]
     found = _search(shape)
     own, by_comment = [*conditions, found.own], [*conditions, found.via_comments]
     if shape.sort == "relevance":
         return [_Arm(own, found.relevance), _Arm(by_comment, _COMMENT_ONLY)]
-    key = _SORT_COLUMNS[shape.sort]
+    key = SORT_KEYS[shape.sort].column
     return [_Arm(own, key), _Arm(by_comment, key)]
 
 
@@ -305,19 +299,20 @@ class TicketPage:
     next_cursor: str | None  # None on the last page
 
 
-async def list_tickets(*, db: Database, viewer: User, query: TicketQuery, count_limit: int) -> TicketPage:
-    """One page of the tickets the viewer may see that match `query`, how many match (exact up to
-    `count_limit`, or always with `query.exact_count`), and the cursor of the next page."""
+async def list_tickets(*, db: Database, viewer: User, plan: ListPlan, count_limit: int) -> TicketPage:
+    """One page of the tickets the viewer may see that match the plan's query, how many match (exact
+    up to `count_limit`, or always with `exact_count`), and the cursor of the next page."""
     connection = await db.connection()
     dialect = connection.dialect.name
-    shape = _shape(dialect, query, viewer)
-    values = _values(dialect, query, viewer)
+    query = plan.query
+    shape = _shape(dialect, plan, viewer)
+    values = _values(dialect, plan, viewer)
     # The total does not change with depth: it comes with the first page (in the page's statement,
     # so from the same snapshot), and pages fetched with a cursor skip it, so they cost the same at
     # any depth.
-    count: Count = "none" if query.cursor is not None else "exact" if query.exact_count else "capped"
+    position = plan.after
+    count: Count = "none" if position is not None else "exact" if query.exact_count else "capped"
     values["count_limit"] = count_limit + 1
-    position = query.after()
     if position is not None:
         values["after_key"], values["after_id"] = position
     values["offset"] = query.offset
@@ -344,7 +339,7 @@ async def list_tickets(*, db: Database, viewer: User, query: TicketQuery, count_
     next_cursor = None
     if len(rows) > query.limit:
         last = rows[query.limit - 1]
-        next_cursor = ticket_query.encode_cursor(shape.sort, last[_SORT_KEY], last[_ID], query.fingerprint())
+        next_cursor = encode_cursor(shape.sort, last[_SORT_KEY], last[_ID], plan.fingerprint)
 
     total, exact = None, False
     if count != "none":

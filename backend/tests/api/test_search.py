@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app import search, ticket_query
 from app.core.config import get_settings
 from app.factories import CommentFactory, TicketFactory
 from app.models import Priority, Role, Team, Ticket, TicketQuery, TicketStatus, User
@@ -321,3 +322,27 @@ def test_a_cursor_only_fits_its_own_query(client: TestClient, corpus: Corpus) ->
         assert "different query" in response.json()["detail"][0]["msg"]
     both = get(client, corpus.agent, f"limit=2&status=open&status=closed&cursor={cursor}&offset=1")
     assert "either offset or cursor" in both.json()["detail"][0]["msg"]
+
+
+def test_a_request_parses_its_search_and_checks_its_cursor_once(
+    client: TestClient, corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    query = "q=vpn&sort=priority&limit=1"  # two matches: "dns" (medium), then "vpn" (high)
+    cursor = get(client, corpus.agent, query).json()["next_cursor"]
+    calls: list[str] = []
+    parse, digest, decode = search.parse, ticket_query.fingerprint, ticket_query.decode_cursor
+
+    def counted(name: str, work: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return work(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(search, "parse", counted("parse", parse))
+    monkeypatch.setattr(ticket_query, "fingerprint", counted("fingerprint", digest))
+    monkeypatch.setattr(ticket_query, "decode_cursor", counted("decode", decode))
+    page = get(client, corpus.agent, f"{query}&cursor={cursor}")
+    assert page.status_code == 200
+    assert names(corpus, page.json()) == ["vpn"]
+    assert calls == ["parse", "fingerprint", "decode"]

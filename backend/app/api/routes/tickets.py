@@ -29,6 +29,7 @@ from app.models import (
     TicketUpdate,
     TransitionsPublic,
 )
+from app.ticket_query import ListPlan
 
 router = api_router("/tickets", "tickets")
 
@@ -86,7 +87,7 @@ async def create_ticket(
     openapi_extra={"parameters": query_parameters(TicketQuery)},
 )
 async def list_tickets(
-    db: DbDep, user: CurrentUser, query: Annotated[TicketQuery, Depends(query_model(TicketQuery))]
+    db: DbDep, user: CurrentUser, plan: Annotated[ListPlan, Depends(query_model(TicketQuery, ListPlan))]
 ) -> Response:
     """Filter, search, sort and page the tickets you may see (reporters: only their own).
 
@@ -95,7 +96,7 @@ async def list_tickets(
     any depth). `count` is exact up to 1,000 matches (`count_exact`); `exact_count=true` counts all.
     """
     page = await crud.list_tickets(
-        db=db, viewer=user, query=query, count_limit=get_settings().TICKET_COUNT_LIMIT
+        db=db, viewer=user, plan=plan, count_limit=get_settings().TICKET_COUNT_LIMIT
     )
     # The page is already in the shape of TicketsPublic (which documents the response) and is
     # serialised once; validating its rows again would cost more than the queries.
