@@ -11,7 +11,7 @@ from sqlmodel import Session
 from app.core.config import get_settings
 from app.factories import CommentFactory, TicketFactory
 from app.models import Priority, Role, Team, Ticket, TicketQuery, TicketStatus, User
-from tests.utils import API, auth
+from tests.utils import API, MAX_PAGES, auth
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -180,11 +180,13 @@ def test_offset_and_cursor_pages_agree_across_own_text_and_comment_matches(
         for name in names(corpus, get(client, corpus.agent, f"{query}&limit=1&offset={offset}").json())
     ]
     by_cursor, cursor = [], None
-    while True:
+    for _ in range(MAX_PAGES):
         page = get(client, corpus.agent, f"{query}&limit=1" + (f"&cursor={cursor}" if cursor else "")).json()
         by_cursor += names(corpus, page)
         if (cursor := page["next_cursor"]) is None:
             break
+    else:
+        pytest.fail(f"{query}: the cursor did not end within {MAX_PAGES} pages")
     assert by_offset == by_cursor == everything
 
 
@@ -237,7 +239,7 @@ def test_cursor_pages_walk_the_whole_list(client: TestClient, corpus: Corpus) ->
         everything = get(client, corpus.agent, f"{query}&limit=100").json()
         walked: list[dict[str, Any]] = []
         cursor = None
-        while True:
+        for _ in range(MAX_PAGES):
             page = get(
                 client, corpus.agent, f"{query}&limit=2" + (f"&cursor={cursor}" if cursor else "")
             ).json()
@@ -247,6 +249,8 @@ def test_cursor_pages_walk_the_whole_list(client: TestClient, corpus: Corpus) ->
             cursor = page["next_cursor"]
             if cursor is None:
                 break
+        else:
+            pytest.fail(f"{query}: the cursor did not end within {MAX_PAGES} pages")
         assert walked == everything["data"], query
         assert everything["next_cursor"] is None
 
@@ -321,3 +325,30 @@ def test_a_cursor_only_fits_its_own_query(client: TestClient, corpus: Corpus) ->
         assert "different query" in response.json()["detail"][0]["msg"]
     both = get(client, corpus.agent, f"limit=2&status=open&status=closed&cursor={cursor}&offset=1")
     assert "either offset or cursor" in both.json()["detail"][0]["msg"]
+
+
+def test_search_follows_an_edit_of_the_title_and_description(client: TestClient, agent: User) -> None:
+    # The index is kept by the database (a generated tsvector on PostgreSQL, FTS5 triggers on SQLite):
+    # after an edit the new words find the ticket and the old ones no longer do.
+    headers = auth(agent)
+    url = f"{API}/tickets/"
+    ticket = client.post(
+        url, json={"title": "Kangaroo scanner offline", "description": "Wombat tray empty"}, headers=headers
+    ).json()
+
+    def found(word: str) -> list[int]:
+        response = client.get(f"{url}?q={word}", headers=headers)
+        assert response.status_code == 200, response.text
+        return [t["id"] for t in response.json()["data"]]
+
+    assert found("kangaroo") == found("wombat") == [ticket["id"]]
+    assert found("platypus") == found("echidna") == []
+    edited = client.patch(
+        f"{url}{ticket['id']}",
+        json={"title": "Platypus scanner offline", "description": "Echidna tray empty"},
+        headers=headers,
+    )
+    assert edited.status_code == 200, edited.text
+    assert found("platypus") == found("echidna") == [ticket["id"]]
+    assert found("kangaroo") == found("wombat") == []
+    assert found("scanner") == [ticket["id"]]  # the words that stayed still find it
