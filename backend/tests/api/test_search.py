@@ -352,3 +352,23 @@ def test_search_follows_an_edit_of_the_title_and_description(client: TestClient,
     assert found("platypus") == found("echidna") == [ticket["id"]]
     assert found("kangaroo") == found("wombat") == []
     assert found("scanner") == [ticket["id"]]  # the words that stayed still find it
+
+
+def test_a_page_that_ends_the_list_exactly_has_no_next_cursor(client: TestClient, corpus: Corpus) -> None:
+    full = get(client, corpus.agent, "status=open&limit=2").json()  # two match: one full page
+    assert (names(corpus, full), full["next_cursor"]) == (["cert", "vpn"], None)
+    first = get(client, corpus.agent, "status=open&limit=1").json()
+    assert names(corpus, first) == ["cert"] and first["next_cursor"] is not None
+    last = get(client, corpus.agent, f"status=open&limit=1&cursor={first['next_cursor']}").json()
+    assert (names(corpus, last), last["next_cursor"]) == (["vpn"], None)
+    searched = get(client, corpus.agent, "q=firmware OR vpn&limit=4").json()  # own-text and comment arms
+    assert (len(searched["data"]), searched["next_cursor"]) == (4, None)
+
+
+@pytest.mark.parametrize(("query", "count"), [("priority=low", 1), ("status=open", 2), ("q=vpn", 2)])
+def test_an_offset_past_the_end_still_counts_the_matches(
+    client: TestClient, corpus: Corpus, query: str, count: int
+) -> None:
+    for offset in (count, count + 1, 50):
+        body = get(client, corpus.agent, f"{query}&offset={offset}").json()
+        assert (body["data"], body["count"], body["count_exact"]) == ([], count, True), offset
