@@ -6,11 +6,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlmodel import Session
 
 from app.core.config import get_settings
 from app.factories import CommentFactory, TicketFactory
 from app.models import Priority, Role, Team, Ticket, TicketQuery, TicketStatus, User
+from tests.conftest import TEST_URL
+from tests.databases import is_postgres
 from tests.utils import API, MAX_PAGES, auth
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -372,3 +375,14 @@ def test_an_offset_past_the_end_still_counts_the_matches(
     for offset in (count, count + 1, 50):
         body = get(client, corpus.agent, f"{query}&offset={offset}").json()
         assert (body["data"], body["count"], body["count_exact"]) == ([], count, True), offset
+
+
+def test_search_does_not_depend_on_the_servers_text_search_configuration(
+    client: TestClient, session: Session, corpus: Corpus
+) -> None:
+    # The query is parsed with 'english', as the stored vectors are, whatever the server's default.
+    if not is_postgres(TEST_URL):
+        pytest.skip("a PostgreSQL setting")
+    session.exec(text("SET LOCAL default_text_search_config = 'pg_catalog.simple'"))
+    session.commit()
+    assert names(corpus, get(client, corpus.agent, "q=connections").json()) == ["vpn"]  # stemmed
