@@ -10,6 +10,9 @@ from app.core.config import get_settings
 from app.models import User
 
 API = "/api/v1"
+# A loop that follows pages gives up after this many and fails: a paging or cursor bug (a page that
+# repeats, a cursor that never ends) must fail its test, not hang the suite.
+MAX_PAGES = 50
 
 
 def auth(user: User) -> dict[str, str]:

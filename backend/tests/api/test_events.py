@@ -12,7 +12,7 @@ from sqlmodel import Session
 from app.crud import ticket_writes
 from app.models import TicketEvent, User
 from tests.api.test_tickets import counts
-from tests.utils import API, create_ticket, move
+from tests.utils import API, MAX_PAGES, create_ticket, move
 
 Headers = dict[str, str]
 INT_FIELDS = {"reporter_id", "assignee_id", "team_id"}
@@ -43,13 +43,14 @@ def replay(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 def all_events(client: TestClient, headers: Headers, ticket_id: int) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
-    while True:
+    for _ in range(MAX_PAGES):
         page = client.get(
             f"{API}/tickets/{ticket_id}/events?offset={len(events)}&limit=7", headers=headers
         ).json()
         events += page["data"]
         if len(events) >= page["count"]:
             return events
+    pytest.fail(f"the events of ticket {ticket_id} did not end within {MAX_PAGES} pages")
 
 
 def same_instant(a: str | None, b: str | None) -> bool:
@@ -155,3 +156,46 @@ def test_event_rows_are_typed(session: Session, client: TestClient, as_agent: He
     ticket = create_ticket(client, as_agent)
     event = session.get(TicketEvent, all_events(client, as_agent, ticket["id"])[0]["id"])
     assert event is not None and event.created_at.tzinfo is not None
+
+
+def test_filing_with_an_assignee_and_a_team_records_one_created_event_per_field(
+    client: TestClient, as_agent: Headers, agent: User, agent2: User, make_team: Any
+) -> None:
+    team = make_team()
+    body = {
+        "title": "Badge readers offline",
+        "description": "Building B, all doors",
+        "priority": "urgent",
+        "assignee_id": agent2.id,
+        "team_id": team.id,
+    }
+    filed = client.post(f"{API}/tickets/", json=body, headers=as_agent)
+    assert filed.status_code == 201, filed.text
+    ticket = filed.json()
+    events = all_events(client, as_agent, ticket["id"])
+    assert [(e["action"], e["field"], e["old_value"], e["new_value"]) for e in events] == [
+        ("created", "title", None, "Badge readers offline"),
+        ("created", "description", None, "Building B, all doors"),
+        ("created", "priority", None, "urgent"),
+        ("created", "status", None, "open"),
+        ("created", "reporter_id", None, str(agent.id)),
+        ("created", "assignee_id", None, str(agent2.id)),
+        ("created", "team_id", None, str(team.id)),
+    ]
+    assert {
+        (e["actor_id"], e["ticket_version"], e["ticket_id"], e["reason"], e["request_id"]) for e in events
+    } == {(agent.id, 1, ticket["id"], None, filed.headers["X-Request-ID"])}
+    assert all(same_instant(e["created_at"], ticket["created_at"]) for e in events)
+
+
+def test_filing_without_optional_fields_records_no_event_for_them(
+    client: TestClient, as_reporter: Headers, reporter: User
+) -> None:
+    ticket = create_ticket(client, as_reporter, title="Monitor flickers")
+    events = all_events(client, as_reporter, ticket["id"])
+    assert [(e["field"], e["new_value"]) for e in events] == [
+        ("title", "Monitor flickers"),
+        ("priority", "medium"),
+        ("status", "open"),
+        ("reporter_id", str(reporter.id)),
+    ]

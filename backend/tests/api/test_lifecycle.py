@@ -10,7 +10,7 @@ from sqlmodel import Session
 from app import lifecycle
 from app.models import TicketStatus, User
 from tests.api.test_tickets import counts
-from tests.utils import API, create_ticket, move
+from tests.utils import API, create_ticket, error_body, move
 
 Headers = dict[str, str]
 S = TicketStatus
@@ -197,3 +197,57 @@ def test_bad_move_bodies_are_422(client: TestClient, as_agent: Headers, body: di
     ticket = create_ticket(client, as_agent)
     response = client.patch(f"{API}/tickets/{ticket['id']}/status", json=body, headers=as_agent)
     assert response.status_code == 422
+
+
+# --- What the mutation audit found missing ([5/8]) ------------------------------------------------
+
+
+def test_a_reporter_reopening_with_an_assignee_is_refused(
+    client: TestClient, session: Session, as_reporter: Headers, as_agent: Headers, agent2: User
+) -> None:
+    # Reopening is a reporter's move on their own ticket; assigning is not, not even within a move.
+    ticket = create_ticket(client, as_reporter)
+    assert move(client, as_agent, ticket["id"], "resolved", resolution="Reset the token").status_code == 200
+    before = counts(session)
+    refused = move(
+        client, as_reporter, ticket["id"], "in_progress", reason="Broken again", assignee_id=agent2.id
+    )
+    assert refused.status_code == 403
+    assert error_body(refused) == {"detail": "reporters may not assign tickets"}
+    assert counts(session) == before
+    stored = client.get(f"{API}/tickets/{ticket['id']}", headers=as_reporter).json()
+    assert (stored["status"], stored["assignee_id"], stored["version"]) == ("resolved", None, 2)
+    reopened = move(client, as_reporter, ticket["id"], "in_progress", reason="Broken again")
+    assert reopened.status_code == 200
+    assert (reopened.json()["assignee_id"], reopened.json()["reopen_count"]) == (None, 1)
+
+
+@pytest.mark.parametrize("who", ["reporter", "inactive agent", "unknown id"])
+def test_a_move_refuses_an_assignee_who_cannot_work_tickets(
+    client: TestClient,
+    session: Session,
+    as_agent: Headers,
+    reporter: User,
+    make_user: Any,
+    who: str,
+) -> None:
+    assignee_id = {
+        "reporter": lambda: reporter.id,
+        "inactive agent": lambda: make_user(is_active=False).id,
+        "unknown id": lambda: 2_000_000_000,
+    }[who]()
+    ticket = create_ticket(client, as_agent)
+    before = counts(session)
+    response = move(client, as_agent, ticket["id"], "in_progress", assignee_id=assignee_id)
+    assert response.status_code == 422
+    assert error_body(response) == {
+        "detail": [
+            {
+                "type": "value_error",
+                "loc": ["body", "assignee_id"],
+                "msg": f"no active agent or admin with id {assignee_id}",
+            }
+        ]
+    }
+    assert counts(session) == before
+    assert client.get(f"{API}/tickets/{ticket['id']}", headers=as_agent).json() == ticket

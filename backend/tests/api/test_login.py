@@ -84,6 +84,41 @@ def test_lock_ends_when_the_window_has_passed(
     assert login(client, agent.email, DEMO_PASSWORD).status_code == 200
 
 
+@pytest.mark.parametrize("kind", ["account", "client"])
+def test_a_new_window_counts_from_zero_and_throttles_again(
+    client: TestClient, agent: User, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Each window restarts the count: the limit applies in the second window as in the first
+    (a window that never restarted would count 1 forever and throttle no more)."""
+    from app.crud import common
+
+    settings = get_settings()
+    window = timedelta(seconds=settings.LOGIN_WINDOW_SECONDS)
+    if kind == "account":
+        limit = settings.LOGIN_MAX_FAILURES_PER_ACCOUNT
+
+        def fail(n: int) -> Any:
+            return login(client, agent.email, "wrong-password")
+    else:
+        limit = settings.LOGIN_MAX_FAILURES_PER_CLIENT
+
+        def fail(n: int) -> Any:
+            return login(client, f"guess{n}@example.com", "wrong-password")
+
+    start = datetime.now(UTC)
+    for window_number in range(3):
+        now = start + window_number * (window + timedelta(seconds=1))
+        monkeypatch.setattr(common, "utcnow", lambda now=now: now)
+        for n in range(limit):
+            assert fail(n).status_code == 400, (window_number, n)
+        refused = fail(limit)
+        assert refused.status_code == 429, window_number
+        assert int(refused.headers["retry-after"]) == settings.LOGIN_WINDOW_SECONDS
+        # Still the same window a moment before it ends.
+        monkeypatch.setattr(common, "utcnow", lambda now=now: now + window - timedelta(seconds=1))
+        assert fail(limit + 1).status_code == 429, window_number
+
+
 def test_failures_from_one_client_are_throttled(client: TestClient) -> None:
     limit = get_settings().LOGIN_MAX_FAILURES_PER_CLIENT
     for n in range(limit):

@@ -160,3 +160,34 @@ def test_reporters_see_only_their_moves(client: TestClient, world: World) -> Non
             {"status": "in_progress", "requires": ["reason"]},
         ],
     }
+
+
+# Each refusal names the role and what it may not do (the matrix above checks the prefix only).
+REFUSALS: list[tuple[str, str, Any, Any, str]] = [
+    ("owner", "PATCH", lambda w: f"/tickets/{t(w)}", {"title": "Edited"}, "reporters may not edit tickets"),
+    ("owner", "PATCH", lambda w: f"/tickets/{t(w)}/status", {"status": "in_progress"},
+     "reporters may not move this ticket to in_progress"),
+    ("owner", "PATCH", lambda w: f"/tickets/{t(w)}/status", {"status": "resolved", "resolution": "Fixed"},
+     "reporters may not move this ticket to resolved"),
+    ("owner", "POST", lambda w: f"/tickets/{t(w)}/comments", {"body": "Toner", "internal": True},
+     "reporters may not write internal notes"),
+    ("owner", "DELETE", lambda w: f"/tickets/{t(w)}", None, "reporters may not delete tickets"),
+    ("agent", "DELETE", lambda w: f"/tickets/{t(w)}", None, "agents may not delete tickets"),
+    ("owner", "GET", lambda w: "/teams/", None, "reporters may not read teams"),
+    ("agent", "POST", lambda w: "/teams/", {"name": "Brand new team"}, "agents may not manage teams"),
+    ("owner", "GET", lambda w: "/users/", None, "reporters may not read users"),
+    ("agent", "DELETE", lambda w: f"/users/{w.victim.id}", None, "agents may not manage users"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("actor", "method", "build", "body", "detail"),
+    REFUSALS,
+    ids=[case[4] for case in REFUSALS],
+)
+def test_each_refusal_says_what_the_role_may_not_do(
+    client: TestClient, world: World, actor: str, method: str, build: Any, body: Any, detail: str
+) -> None:
+    response = client.request(method, API + build(world), json=body, headers=auth(world.users[actor]))
+    assert response.status_code == 403, response.text
+    assert error_body(response) == {"detail": detail}

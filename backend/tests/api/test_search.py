@@ -6,13 +6,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlmodel import Session
 
 from app import search, ticket_query
 from app.core.config import get_settings
 from app.factories import CommentFactory, TicketFactory
 from app.models import Priority, Role, Team, Ticket, TicketQuery, TicketStatus, User
-from tests.utils import API, auth
+from tests.conftest import TEST_URL
+from tests.databases import is_postgres
+from tests.utils import API, MAX_PAGES, auth
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -181,11 +184,13 @@ def test_offset_and_cursor_pages_agree_across_own_text_and_comment_matches(
         for name in names(corpus, get(client, corpus.agent, f"{query}&limit=1&offset={offset}").json())
     ]
     by_cursor, cursor = [], None
-    while True:
+    for _ in range(MAX_PAGES):
         page = get(client, corpus.agent, f"{query}&limit=1" + (f"&cursor={cursor}" if cursor else "")).json()
         by_cursor += names(corpus, page)
         if (cursor := page["next_cursor"]) is None:
             break
+    else:
+        pytest.fail(f"{query}: the cursor did not end within {MAX_PAGES} pages")
     assert by_offset == by_cursor == everything
 
 
@@ -238,7 +243,7 @@ def test_cursor_pages_walk_the_whole_list(client: TestClient, corpus: Corpus) ->
         everything = get(client, corpus.agent, f"{query}&limit=100").json()
         walked: list[dict[str, Any]] = []
         cursor = None
-        while True:
+        for _ in range(MAX_PAGES):
             page = get(
                 client, corpus.agent, f"{query}&limit=2" + (f"&cursor={cursor}" if cursor else "")
             ).json()
@@ -248,6 +253,8 @@ def test_cursor_pages_walk_the_whole_list(client: TestClient, corpus: Corpus) ->
             cursor = page["next_cursor"]
             if cursor is None:
                 break
+        else:
+            pytest.fail(f"{query}: the cursor did not end within {MAX_PAGES} pages")
         assert walked == everything["data"], query
         assert everything["next_cursor"] is None
 
@@ -346,3 +353,61 @@ def test_a_request_parses_its_search_and_checks_its_cursor_once(
     assert page.status_code == 200
     assert names(corpus, page.json()) == ["vpn"]
     assert calls == ["parse", "fingerprint", "decode"]
+
+
+def test_search_follows_an_edit_of_the_title_and_description(client: TestClient, agent: User) -> None:
+    # The index is kept by the database (a generated tsvector on PostgreSQL, FTS5 triggers on SQLite):
+    # after an edit the new words find the ticket and the old ones no longer do.
+    headers = auth(agent)
+    url = f"{API}/tickets/"
+    ticket = client.post(
+        url, json={"title": "Kangaroo scanner offline", "description": "Wombat tray empty"}, headers=headers
+    ).json()
+
+    def found(word: str) -> list[int]:
+        response = client.get(f"{url}?q={word}", headers=headers)
+        assert response.status_code == 200, response.text
+        return [t["id"] for t in response.json()["data"]]
+
+    assert found("kangaroo") == found("wombat") == [ticket["id"]]
+    assert found("platypus") == found("echidna") == []
+    edited = client.patch(
+        f"{url}{ticket['id']}",
+        json={"title": "Platypus scanner offline", "description": "Echidna tray empty"},
+        headers=headers,
+    )
+    assert edited.status_code == 200, edited.text
+    assert found("platypus") == found("echidna") == [ticket["id"]]
+    assert found("kangaroo") == found("wombat") == []
+    assert found("scanner") == [ticket["id"]]  # the words that stayed still find it
+
+
+def test_a_page_that_ends_the_list_exactly_has_no_next_cursor(client: TestClient, corpus: Corpus) -> None:
+    full = get(client, corpus.agent, "status=open&limit=2").json()  # two match: one full page
+    assert (names(corpus, full), full["next_cursor"]) == (["cert", "vpn"], None)
+    first = get(client, corpus.agent, "status=open&limit=1").json()
+    assert names(corpus, first) == ["cert"] and first["next_cursor"] is not None
+    last = get(client, corpus.agent, f"status=open&limit=1&cursor={first['next_cursor']}").json()
+    assert (names(corpus, last), last["next_cursor"]) == (["vpn"], None)
+    searched = get(client, corpus.agent, "q=firmware OR vpn&limit=4").json()  # own-text and comment arms
+    assert (len(searched["data"]), searched["next_cursor"]) == (4, None)
+
+
+@pytest.mark.parametrize(("query", "count"), [("priority=low", 1), ("status=open", 2), ("q=vpn", 2)])
+def test_an_offset_past_the_end_still_counts_the_matches(
+    client: TestClient, corpus: Corpus, query: str, count: int
+) -> None:
+    for offset in (count, count + 1, 50):
+        body = get(client, corpus.agent, f"{query}&offset={offset}").json()
+        assert (body["data"], body["count"], body["count_exact"]) == ([], count, True), offset
+
+
+def test_search_does_not_depend_on_the_servers_text_search_configuration(
+    client: TestClient, session: Session, corpus: Corpus
+) -> None:
+    # The query is parsed with 'english', as the stored vectors are, whatever the server's default.
+    if not is_postgres(TEST_URL):
+        pytest.skip("a PostgreSQL setting")
+    session.exec(text("SET LOCAL default_text_search_config = 'pg_catalog.simple'"))
+    session.commit()
+    assert names(corpus, get(client, corpus.agent, "q=connections").json()) == ["vpn"]  # stemmed

@@ -302,3 +302,19 @@ def test_delete_removes_ticket_events_and_comments(
     remaining = session.exec(select(TicketEvent.ticket_id).distinct()).all()
     assert remaining == [keep["id"]]
     assert events < before[1]
+
+
+def test_delete_honours_if_match(client: TestClient, session: Session, as_admin: Headers) -> None:
+    ticket = create_ticket(client, as_admin)
+    url = f"{API}/tickets/{ticket['id']}"
+    assert client.patch(url, json={"title": "Edited"}, headers=as_admin).status_code == 200
+    before = counts(session)
+    stale = client.delete(url, headers={**as_admin, "If-Match": '"1"'})
+    assert stale.status_code == 412
+    assert error_body(stale) == {
+        "detail": "The ticket has changed since you read it; reload and retry",
+        "current_version": 2,
+    }
+    assert counts(session) == before
+    assert client.delete(url, headers={**as_admin, "If-Match": '"2"'}).status_code == 204
+    assert client.get(url, headers=as_admin).status_code == 404

@@ -55,7 +55,9 @@ def run(base_url: str, email: str, password: str, assignee_id: int) -> list[str]
     seen: list[int] = []
     page = list_tickets.sync(client=client, limit=1, sort=TicketSort.CREATED_AT_DESC)
     assert isinstance(page, TicketsPublic) and page.count is not None and page.count >= 1
-    while isinstance(page, TicketsPublic) and len(seen) < 20:
+    for _ in range(20):  # at most 20 pages: a cursor that never ends must not hang the script
+        if not isinstance(page, TicketsPublic):
+            break
         seen += [item.id for item in page.data]
         if page.next_cursor is None:
             break

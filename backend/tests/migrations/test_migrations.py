@@ -3,6 +3,7 @@
 import pytest
 from alembic import command
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from app.core import db, migrations
 from tests.conftest import TEST_URL
@@ -43,6 +44,51 @@ def test_upgrade_downgrade_upgrade_round_trip() -> None:
         migrations.upgrade(url, "head")
         assert tables(url) == migrated
         assert schema_version(url) == head
+        assert_events_are_append_only(url)
+
+
+def assert_events_are_append_only(url: str) -> None:
+    """On a database at head: an event can be written, never updated or deleted, except by the
+    cascade of deleting its ticket (the triggers of 0002, which a round trip must bring back)."""
+    engine = db.create_db_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, email, hashed_password, auth_stamp, role, is_active, created_at)"
+                    " VALUES (1, 'u1@example.com', 'x', :stamp, 'agent', true, '2026-01-01')"
+                ),
+                {"stamp": "0" * 32},
+            )
+            for ticket_id in (1, 2):
+                conn.execute(
+                    text(
+                        "INSERT INTO tickets (id, title, priority, status, reporter_id, created_at, updated_at,"
+                        " reopen_count, version) VALUES (:id, 'Printer on fire', 'high', 'open', 1,"
+                        " '2026-01-01', '2026-01-01', 0, 1)"
+                    ),
+                    {"id": ticket_id},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO ticket_events (id, ticket_id, actor_id, action, field, new_value,"
+                        " ticket_version, created_at) VALUES (:id, :id, 1, 'created', 'title', 'Printer', 1,"
+                        " '2026-01-01')"
+                    ),
+                    {"id": ticket_id},
+                )
+        for statement in (
+            "UPDATE ticket_events SET new_value = 'forged' WHERE id = 1",
+            "DELETE FROM ticket_events WHERE id = 1",
+        ):
+            with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+                conn.execute(text(statement))
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM tickets WHERE id = 2"))  # its events go with it
+            remaining = conn.execute(text("SELECT id FROM ticket_events ORDER BY id")).scalars().all()
+            assert remaining == [1]
+    finally:
+        engine.dispose()
 
 
 def test_every_revision_stamps_db_metadata() -> None:

@@ -91,6 +91,45 @@ def test_the_same_key_on_another_request_is_422(
     assert count(session, Ticket) == tickets + 1
 
 
+def test_the_same_key_and_body_on_another_path_is_422_not_a_replay(
+    client: TestClient, session: Session, as_agent: Headers
+) -> None:
+    # USAGE.md, "Safe retries": a key is scoped by method and path as well as by user and body.
+    first_ticket, other_ticket = create_ticket(client, as_agent), create_ticket(client, as_agent)
+    body = {"body": "Rebooted the switch"}
+    first = client.post(f"{TICKETS}{first_ticket['id']}/comments", json=body, headers=with_key(as_agent))
+    assert first.status_code == 201
+    comments = count(session, Comment)
+    elsewhere = client.post(f"{TICKETS}{other_ticket['id']}/comments", json=body, headers=with_key(as_agent))
+    assert elsewhere.status_code == 422, elsewhere.text
+    assert "Idempotent-Replayed" not in elsewhere.headers
+    assert error_body(elsewhere)["detail"] == [
+        {
+            "type": "idempotency_key_reused",
+            "loc": ["header", "Idempotency-Key"],
+            "msg": idempotency.REUSED,
+            "input": "6c1f5a0e-retry-me",
+        }
+    ]
+    assert count(session, Comment) == comments
+    assert count(session, Comment, col(Comment.ticket_id) == other_ticket["id"]) == 0
+
+
+def test_a_fingerprint_names_method_path_and_body() -> None:
+    body = TicketCreate(title="Same")
+    prints = {
+        idempotency.fingerprint("POST", TICKETS, body),
+        idempotency.fingerprint("PUT", TICKETS, body),
+        idempotency.fingerprint("POST", f"{TICKETS}1/comments", body),
+        idempotency.fingerprint("POST", TICKETS, TicketCreate(title="Other")),
+    }
+    assert len(prints) == 4
+    # The body as canonical JSON: the order its keys were sent in does not matter.
+    one = TicketCreate.model_validate({"title": "x", "description": "d"})
+    other = TicketCreate.model_validate({"description": "d", "title": "x"})
+    assert idempotency.fingerprint("POST", TICKETS, one) == idempotency.fingerprint("POST", TICKETS, other)
+
+
 def test_keys_belong_to_their_user(
     client: TestClient, session: Session, as_agent: Headers, as_admin: Headers
 ) -> None:
