@@ -124,3 +124,36 @@ def test_db_health_on_a_frozen_database_is_503_within_the_pool_timeout(
     assert response.status_code == 503
     assert response.json()["status"] == "unreachable"
     assert 1 <= waited < 5
+
+
+class SlowToCancelDatabase(Database):
+    """Frozen, and slow to give up: psycopg's cancel request to a frozen server takes seconds itself."""
+
+    async def connection(self):  # type: ignore[no-untyped-def]
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(3)  # the unwinding the probe must not wait for
+            raise
+
+
+def test_db_health_does_not_wait_for_a_frozen_check_to_unwind(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def frozen() -> AsyncIterator[Database]:
+        yield SlowToCancelDatabase(database.create_async_db_engine("sqlite://"))
+
+    app.dependency_overrides[request_database] = frozen
+    monkeypatch.setenv("DB_POOL_TIMEOUT_SECONDS", "1")
+    get_settings.cache_clear()
+    try:
+        started = time.monotonic()
+        response = client.get("/db-health")
+        waited = time.monotonic() - started
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert response.status_code == 503
+    assert response.json()["status"] == "unreachable"
+    assert 1 <= waited < 2.5
+

@@ -3,6 +3,7 @@
 import asyncio
 import hmac
 import logging
+from contextlib import suppress
 
 from fastapi import Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -13,6 +14,7 @@ from app import crud
 from app.api.deps import DbDep, get_current_user
 from app.api.routing import api_router
 from app.core.config import get_settings
+from app.core.database import Database
 from app.core.metrics import Metrics
 from app.core.migrations import current_revision, head_revision
 from app.models import DbHealth, Role, StatusResponse
@@ -41,13 +43,22 @@ async def db_health(db: DbDep) -> JSONResponse:
     """Readiness: the database answers and its schema is at the migrations' head.
 
     Bounded by DB_POOL_TIMEOUT_SECONDS (it is outside the API's request deadline): a database that
-    stops answering without closing its connections reads as unreachable, not as a hung probe."""
+    stops answering without closing its connections reads as unreachable, not as a hung probe. The
+    check runs as a task of its own, and past the bound it is cancelled and left to unwind in the
+    background (the driver's cancel request to a frozen server takes seconds of its own), as the
+    request deadline does."""
     head = head_revision()
-    try:
-        async with asyncio.timeout(get_settings().DB_POOL_TIMEOUT_SECONDS):
-            connection = await db.connection()
-            current = await connection.run_sync(current_revision)
-    except (SQLAlchemyError, TimeoutError):
+    check = asyncio.ensure_future(_current_revision(db))
+    done, _ = await asyncio.wait({check}, timeout=get_settings().DB_POOL_TIMEOUT_SECONDS)
+    current: str | None = None
+    reached = False
+    if done:
+        with suppress(SQLAlchemyError):  # unreachable: the driver's error
+            current, reached = check.result(), True
+    else:
+        check.cancel()
+        check.add_done_callback(_collect)
+    if not reached:
         body = DbHealth(
             status="unreachable",
             current_revision=None,
@@ -63,6 +74,17 @@ async def db_health(db: DbDep) -> JSONResponse:
         up_to_date=up_to_date,
     )
     return JSONResponse(body.model_dump(), status_code=200 if up_to_date else 503)
+
+
+async def _current_revision(db: Database) -> str | None:
+    connection = await db.connection()
+    return await connection.run_sync(current_revision)
+
+
+def _collect(task: "asyncio.Future[str | None]") -> None:
+    """Retrieve a cancelled check's outcome, so that asyncio does not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _may_scrape(request: Request, db: DbDep) -> None:
