@@ -10,7 +10,8 @@ TestClient, which runs its requests in that same loop) and the test code share t
   the identity map (populate_existing), so the test sees what the app's own sessions wrote.
 """
 
-from collections.abc import Callable, Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,6 +19,9 @@ from anyio.from_thread import BlockingPortal
 from sqlalchemy.sql import Executable
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel import Session
+
+from app.core import database
+from app.core.database import Database
 
 # Session methods that only stage changes or read attributes: no I/O, no greenlet needed.
 _LOCAL = frozenset({"add", "add_all", "expunge", "expunge_all", "in_transaction", "is_modified"})
@@ -58,3 +62,19 @@ class GreenletSession:
             return self._run(attribute, *args, **kwargs)
 
         return call
+
+
+def run_on_own_engine(work: Callable[[Database], Awaitable[Any]], url: str, **options: Any) -> Any:
+    """`work` on a Database of an engine of its own (disposed of afterwards), in an event loop of its
+    own: for unit tests of the database layer that need no test transaction."""
+
+    async def main() -> Any:
+        engine = database.create_async_db_engine(url, **options)
+        db = Database(engine)
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+            await engine.dispose()
+
+    return asyncio.run(main())

@@ -177,18 +177,26 @@ class Database:
         """A write transaction: committed when the block ends, rolled back if it raises."""
         await self.end_reads()
         session = _session(self.engine)
-        try:
-            await session.connection(execution_options=_WRITES[self.engine.dialect.name])  # BEGIN now
+        begin = session.connection(execution_options=_WRITES[self.engine.dialect.name])  # BEGIN now
+        async with _committed(session, begin):
             yield session
-            await session.commit()
-        except BaseException:
-            await _quietly(session.rollback())
-            raise
-        finally:
-            await _quietly(session.close())
 
     async def close(self) -> None:
         await self.end_reads()
+
+
+@asynccontextmanager
+async def _committed(session: AsyncSession, begin: Awaitable[object]) -> AsyncIterator[None]:
+    """Begin (awaiting `begin`), run the block, commit; roll back if anything raises, close always."""
+    try:
+        await begin
+        yield
+        await session.commit()
+    except BaseException:
+        await _quietly(session.rollback())
+        raise
+    finally:
+        await _quietly(session.close())
 
 
 def _session(bind: AsyncEngine | AsyncConnection, **options: Any) -> AsyncSession:
@@ -230,12 +238,5 @@ class ConnectionDatabase(Database):
     async def write(self) -> AsyncIterator[AsyncSession]:
         await self.end_reads()
         session = _session(self._shared, join_transaction_mode="create_savepoint")
-        try:
-            await session.begin()
+        async with _committed(session, session.begin()):
             yield session
-            await session.commit()
-        except BaseException:
-            await _quietly(session.rollback())
-            raise
-        finally:
-            await _quietly(session.close())

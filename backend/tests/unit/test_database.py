@@ -13,20 +13,12 @@ from sqlalchemy.exc import OperationalError
 
 from app.core import database
 from app.core.database import Database
+from tests.async_bridge import run_on_own_engine
 from tests.conftest import TEST_URL
 
 
 def run(work: Callable[[Database], Awaitable[Any]], url: str, **options: Any) -> Any:
-    async def main() -> Any:
-        engine = database.create_async_db_engine(url, **options)
-        db = Database(engine)
-        try:
-            return await work(db)
-        finally:
-            await db.close()
-            await engine.dispose()
-
-    return asyncio.run(main())
+    return run_on_own_engine(work, url, **options)
 
 
 def test_the_async_url_picks_the_async_drivers() -> None:

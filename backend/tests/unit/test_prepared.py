@@ -1,6 +1,5 @@
 """app.crud.prepared: statements compiled once, run on the driver, converted as SQLAlchemy would."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -8,25 +7,16 @@ import pytest
 from sqlalchemy import bindparam, func, literal, select, type_coerce
 from sqlalchemy.exc import DBAPIError
 
-from app.core import database
 from app.core.database import Database
 from app.core.types import UTCDateTime
 from app.crud.prepared import Prepared
 from app.models import Ticket
+from tests.async_bridge import run_on_own_engine
 from tests.conftest import TEST_URL
 
 
 def run(work: Any) -> Any:
-    async def main() -> Any:
-        engine = database.create_async_db_engine(TEST_URL)
-        db = Database(engine)
-        try:
-            return await work(db)
-        finally:
-            await db.close()
-            await engine.dispose()
-
-    return asyncio.run(main())
+    return run_on_own_engine(work, TEST_URL)
 
 
 def test_parameters_and_results_are_converted_by_their_types() -> None:
