@@ -156,4 +156,3 @@ def test_db_health_does_not_wait_for_a_frozen_check_to_unwind(
     assert response.status_code == 503
     assert response.json()["status"] == "unreachable"
     assert 1 <= waited < 2.5
-
