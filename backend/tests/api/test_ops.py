@@ -1,6 +1,7 @@
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from anyio.from_thread import BlockingPortal
@@ -105,27 +106,6 @@ class FrozenDatabase(Database):
         await asyncio.Event().wait()
 
 
-def test_db_health_on_a_frozen_database_is_503_within_the_pool_timeout(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async def frozen() -> AsyncIterator[Database]:
-        yield FrozenDatabase(database.create_async_db_engine("sqlite://"))
-
-    app.dependency_overrides[request_database] = frozen
-    monkeypatch.setenv("DB_POOL_TIMEOUT_SECONDS", "1")
-    get_settings.cache_clear()
-    try:
-        started = time.monotonic()
-        response = client.get("/db-health")
-        waited = time.monotonic() - started
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
-    assert response.status_code == 503
-    assert response.json()["status"] == "unreachable"
-    assert 1 <= waited < 5
-
-
 class SlowToCancelDatabase(Database):
     """Frozen, and slow to give up: psycopg's cancel request to a frozen server takes seconds itself."""
 
@@ -137,11 +117,13 @@ class SlowToCancelDatabase(Database):
             raise
 
 
-def test_db_health_does_not_wait_for_a_frozen_check_to_unwind(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def probe_db_health(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, kind: type[Database]
+) -> tuple[Any, float]:
+    """/db-health on a database of `kind`, with DB_POOL_TIMEOUT_SECONDS=1: (response, seconds)."""
+
     async def frozen() -> AsyncIterator[Database]:
-        yield SlowToCancelDatabase(database.create_async_db_engine("sqlite://"))
+        yield kind(database.create_async_db_engine("sqlite://"))
 
     app.dependency_overrides[request_database] = frozen
     monkeypatch.setenv("DB_POOL_TIMEOUT_SECONDS", "1")
@@ -149,10 +131,25 @@ def test_db_health_does_not_wait_for_a_frozen_check_to_unwind(
     try:
         started = time.monotonic()
         response = client.get("/db-health")
-        waited = time.monotonic() - started
+        return response, time.monotonic() - started
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_db_health_on_a_frozen_database_is_503_within_the_pool_timeout(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    response, waited = probe_db_health(client, monkeypatch, FrozenDatabase)
+    assert response.status_code == 503
+    assert response.json()["status"] == "unreachable"
+    assert 1 <= waited < 5
+
+
+def test_db_health_does_not_wait_for_a_frozen_check_to_unwind(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    response, waited = probe_db_health(client, monkeypatch, SlowToCancelDatabase)
     assert response.status_code == 503
     assert response.json()["status"] == "unreachable"
     assert 1 <= waited < 2.5
