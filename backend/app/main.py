@@ -30,7 +30,7 @@ from app.api.routing import OVERRIDES
 from app.api.security_headers import SecurityHeadersMiddleware
 from app.core.config import API_V1_STR, ConfigError, Settings, get_settings
 from app.core.database import dispose_async_engine, get_async_engine
-from app.core.logging import configure_logging
+from app.core.logging import configure_logging, log_format
 from app.core.metrics import Metrics
 from app.models import TicketStatus
 
@@ -57,12 +57,6 @@ async def startup_checks(settings: Settings) -> None:
             behind[0] or "base (empty)",
             behind[1],
         )
-
-
-def log_format(settings: Settings) -> str:
-    if settings.LOG_FORMAT != "auto":
-        return settings.LOG_FORMAT
-    return "console" if settings.ENVIRONMENT == "local" else "json"
 
 
 def _completed_openapi(application: FastAPI) -> Callable[[], dict[str, Any]]:

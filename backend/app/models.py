@@ -7,8 +7,9 @@ fields refused) -> `XPublic` (output) and `X` (the table).
 import re
 import uuid
 from datetime import UTC, datetime
+from datetime import date as date_type
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from annotated_types import Ge, Le, MaxLen
@@ -199,6 +200,41 @@ class EventAction(StrEnum):
     status_changed = "status_changed"
     commented = "commented"
     noted = "noted"  # an internal note: hidden from reporters like the note itself
+    # Service-level timers (app.sla): `field` names the timer, old/new values its due time.
+    sla_attached = "sla_attached"
+    sla_paused = "sla_paused"
+    sla_resumed = "sla_resumed"
+    sla_warning = "sla_warning"
+    sla_breached = "sla_breached"
+    sla_met = "sla_met"
+    sla_cancelled = "sla_cancelled"
+    sla_recomputed = "sla_recomputed"
+
+
+class TimerKind(StrEnum):
+    first_response = "first_response"
+    resolution = "resolution"
+
+
+class TimerState(StrEnum):
+    running = "running"
+    paused = "paused"
+    met = "met"
+    breached = "breached"  # past its due time and still running: it keeps counting
+    met_late = "met_late"
+    cancelled = "cancelled"
+
+
+class SlaState(StrEnum):
+    """A ticket's service level in one word, for filtering (app.sla.summary decides it)."""
+
+    none = "none"  # no policy applies, or it sets no target
+    running = "running"
+    at_risk = "at_risk"  # a running timer passed its warning point
+    paused = "paused"
+    breached = "breached"  # a timer is breached, or was met late
+    met = "met"
+    cancelled = "cancelled"
 
 
 # --- Operational ----------------------------------------------------------------------------------
@@ -433,6 +469,8 @@ class Ticket(TicketBase, table=True):
         sa.Index("ix_tickets_team_id_created_at_id", "team_id", "created_at", "id"),
         sa.Index("ix_tickets_priority_rank_id", "priority_rank", "id"),
         sa.Index("ix_tickets_status_rank_id", "status_rank", "id"),
+        sa.Index("ix_tickets_sla_state_created_at_id", "sla_state", "created_at", "id"),
+        sa.Index("ix_tickets_sla_due_at_id", "sla_due_at", "id"),
         NEVER_REUSE_IDS,
     )
 
@@ -446,6 +484,9 @@ class Ticket(TicketBase, table=True):
     resolution: str | None = Field(default=None, sa_type=sa.Text)
     reopen_count: int = 0
     version: int = 1
+    # The service level (app.sla keeps them): the nearest due time of a running timer, and a summary.
+    sla_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sla_state: SlaState = Field(default=SlaState.none, sa_type=enum_type(SlaState, "sla_state"))
     # Sort keys computed by the database from priority and status (urgent > ... > low; lifecycle order).
     priority_rank: int | None = Field(
         default=None,
@@ -468,6 +509,11 @@ class TicketPublic(Output, TicketBase):
     resolution: str | None
     reopen_count: int
     version: int
+    sla_due_at: datetime | None = Field(
+        description="The nearest due time of the ticket's running service-level timers; null when "
+        "none runs (see GET /tickets/{id}/sla)."
+    )
+    sla_state: SlaState
 
 
 class TicketsPublic(Output):
@@ -614,7 +660,8 @@ class TransitionsPublic(Output):
 
 class TicketEventBase(SQLModel):
     ticket_id: int = Field(foreign_key="tickets.id", ondelete="CASCADE")
-    actor_id: int = Field(foreign_key="users.id", ondelete="RESTRICT", index=True)
+    # Null for what the system records by itself (the SLA clock's warnings and breaches).
+    actor_id: int | None = Field(foreign_key="users.id", ondelete="RESTRICT", index=True)
     action: EventAction = Field(sa_type=enum_type(EventAction, "event_action"))
     field: str | None = Field(default=None, max_length=32)
     old_value: str | None = Field(default=None, sa_type=sa.Text)
@@ -777,3 +824,242 @@ class IdempotencyKey(SQLModel, table=True):
     response_body: str | None = Field(default=None, sa_type=sa.Text)  # JSON
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+# --- Service levels -------------------------------------------------------------------------------
+# Calendars say when the clock counts, policies say which targets a ticket gets, timers keep each
+# ticket's targets. The rules (which policy, what pauses a timer, what meets it) are in app.sla; the
+# business-time arithmetic in app.business_time.
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MINUTES_PER_YEAR = 366 * 24 * 60
+# "HH:MM-HH:MM", local time; 24:00 ends a day.
+RangeText = Annotated[str, StringConstraints(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")]
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class Holiday(SQLModel):
+    date: date_type
+    name: Name
+
+
+def _check_calendar(model: Any) -> Any:
+    """The working hours and time zone make a calendar that can work (app.business_time)."""
+    from app import calendars
+
+    problems = calendars.problems(model.time_zone, model.working_hours)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return model
+
+
+class CalendarBase(SQLModel):
+    name: str = Field(min_length=1, max_length=NAME_MAX, unique=True)
+    time_zone: str = Field(max_length=64, description="An IANA time zone, e.g. Europe/Berlin.")
+    working_hours: dict[str, list[str]] = Field(
+        sa_type=sa.JSON,
+        description='Per weekday (monday..sunday), local working time as "HH:MM-HH:MM" ranges '
+        '(several per day allowed; "24:00" ends the day). A day left out or empty is closed.',
+    )
+    holidays: list[Holiday] = Field(
+        default_factory=list, sa_type=sa.JSON, description="Closed days (local dates)."
+    )
+
+    _trim = field_validator("name", mode="before")(_trimmed)
+
+
+class CalendarCreate(Input, CalendarBase):
+    name: Name
+    time_zone: TimeZoneName
+    working_hours: dict[Weekday, list[RangeText]]  # type: ignore[assignment]
+    holidays: list[Holiday] = PydanticField(default_factory=list, max_length=1000)
+
+    _valid = model_validator(mode="after")(_check_calendar)
+
+
+class CalendarUpdate(Input):
+    name: Annotated[Name | None, NotNull] = None
+    time_zone: Annotated[TimeZoneName | None, NotNull] = None
+    working_hours: Annotated[dict[Weekday, list[RangeText]] | None, NotNull] = None
+    holidays: Annotated[list[Holiday] | None, NotNull] = PydanticField(default=None, max_length=1000)
+
+    _trim = field_validator("name", mode="before")(_trimmed)
+    _present = field_validator("name", "time_zone", "working_hours", "holidays", mode="after")(_not_null)
+    _valid = model_validator(mode="after")(_check_calendar)
+
+
+class Calendar(CalendarBase, table=True):
+    __tablename__ = "calendars"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: int | None = Field(default=None, primary_key=True)
+    builtin: bool = False  # the "24x7" calendar: always there, not editable
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CalendarPublic(Output, CalendarBase):
+    id: int
+    builtin: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class CalendarsPublic(Output):
+    data: list[CalendarPublic]
+    count: int
+
+
+class HolidayFill(Input):
+    """Add a year's public holidays of a country (from the `holidays` package) to a calendar."""
+
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = PydanticField(
+        description="ISO 3166-1 alpha-2, e.g. DE."
+    )
+    subdivision: Annotated[str | None, StringConstraints(max_length=10)] = PydanticField(
+        default=None, description="A state or province code the package knows, e.g. BY."
+    )
+    year: int = PydanticField(ge=1970, le=2100)
+
+
+TargetMinutes = Annotated[int, Strict(), Ge(1), Le(MINUTES_PER_YEAR)]
+
+
+class SlaPolicyBase(SQLModel):
+    name: str = Field(min_length=1, max_length=NAME_MAX, unique=True)
+    position: int = Field(ge=1, le=10_000, unique=True, description="First matching policy wins.")
+    priority: Priority | None = Field(
+        default=None, sa_type=enum_type(Priority, "priority"), description="Null matches any."
+    )
+    team_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        foreign_key="teams.id",
+        ondelete="RESTRICT",
+        description="Null matches any.",
+    )
+    calendar_id: int = Field(ge=1, le=MAX_ID, foreign_key="calendars.id", ondelete="RESTRICT")
+    first_response_minutes: int | None = Field(
+        default=None, ge=1, le=MINUTES_PER_YEAR, description="Business minutes; null: no target."
+    )
+    resolution_minutes: int | None = Field(
+        default=None, ge=1, le=MINUTES_PER_YEAR, description="Business minutes; null: no target."
+    )
+    warn_at_percent: int | None = Field(
+        default=75, ge=1, le=99, description="Warn when this share of a target has passed; null: never."
+    )
+
+    _trim = field_validator("name", mode="before")(_trimmed)
+
+
+class SlaPolicyCreate(Input, SlaPolicyBase):
+    name: Name
+    position: Annotated[int, Strict(), Ge(1), Le(10_000)]
+    team_id: StrictId | None = None
+    calendar_id: StrictId
+    first_response_minutes: TargetMinutes | None = None
+    resolution_minutes: TargetMinutes | None = None
+    warn_at_percent: Annotated[int, Strict(), Ge(1), Le(99)] | None = 75
+
+
+class SlaPolicyUpdate(Input):
+    name: Annotated[Name | None, NotNull] = None
+    position: Annotated[Annotated[int, Strict(), Ge(1), Le(10_000)] | None, NotNull] = None
+    priority: Priority | None = None
+    team_id: StrictId | None = None
+    calendar_id: Annotated[StrictId | None, NotNull] = None
+    first_response_minutes: TargetMinutes | None = None
+    resolution_minutes: TargetMinutes | None = None
+    warn_at_percent: Annotated[int, Strict(), Ge(1), Le(99)] | None = None
+
+    _trim = field_validator("name", mode="before")(_trimmed)
+    _present = field_validator("name", "position", "calendar_id", mode="after")(_not_null)
+
+
+class SlaPolicy(SlaPolicyBase, table=True):
+    __tablename__ = "sla_policies"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SlaPolicyPublic(Output, SlaPolicyBase):
+    id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class SlaPoliciesPublic(Output):
+    data: list[SlaPolicyPublic]
+    count: int
+
+
+class SlaTimerBase(SQLModel):
+    kind: TimerKind = Field(sa_type=enum_type(TimerKind, "timer_kind"))
+    state: TimerState = Field(sa_type=enum_type(TimerState, "timer_state"))
+    policy_id: int | None = Field(default=None, foreign_key="sla_policies.id", ondelete="SET NULL")
+    target_minutes: int
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    due_at: datetime = Field(sa_type=UTCDateTime, description="When the target is (or was) reached.")
+    warn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    warned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    breached_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    met_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    paused_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    paused_seconds: int = Field(default=0, description="Business time spent paused so far.")
+
+
+class SlaTimer(SlaTimerBase, table=True):
+    """One target of one ticket. `next_check_at` is when the SLA clock must look at it again (its
+    warning or due time while it runs; null otherwise): the clock's only query reads its index."""
+
+    __tablename__ = "sla_timers"
+    __table_args__ = (
+        sa.UniqueConstraint("ticket_id", "kind", name="uq_sla_timers_ticket_id_kind"),
+        sa.Index("ix_sla_timers_next_check_at", "next_check_at"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", ondelete="CASCADE")
+    next_check_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SlaPause(Output):
+    started_at: datetime
+    ended_at: datetime | None = Field(description="Null while the pause lasts.")
+    reason: str = Field(description="What paused the timer, e.g. on_hold.")
+    business_seconds: int = Field(description="Business time the pause moved the due time by.")
+
+
+class SlaTimerPublic(Output, SlaTimerBase):
+    late_seconds: int | None = Field(description="For met_late and breached timers: how late (so far).")
+    pauses: list[SlaPause]
+
+
+class TicketSlaPublic(Output):
+    """A ticket's service level, with the numbers that explain each due time."""
+
+    ticket_id: int
+    sla_state: SlaState
+    sla_due_at: datetime | None
+    policy: SlaPolicyPublic | None
+    calendar: CalendarPublic | None
+    timers: list[SlaTimerPublic]
+
+
+class SlaRecompute(SQLModel, table=True):
+    """Work for the worker: recompute the running timers after a calendar or policy changed, in
+    batches by ticket id (`after_ticket_id` is how far it got)."""
+
+    __tablename__ = "sla_recompute"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: int | None = Field(default=None, primary_key=True)
+    reason: str = Field(max_length=200)
+    after_ticket_id: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

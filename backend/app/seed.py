@@ -41,7 +41,18 @@ from app import audit, factories, lifecycle
 from app.audit import text_value
 from app.core import migrations
 from app.lifecycle import Transition
-from app.models import Comment, EventAction, Priority, Role, Team, Ticket, TicketEvent, TicketStatus, User
+from app.models import (
+    Comment,
+    EventAction,
+    Priority,
+    Role,
+    SlaState,
+    Team,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    User,
+)
 from app.seed_load import bulk_insert, reset_id_sequences
 
 S = TicketStatus
@@ -104,6 +115,8 @@ class TicketRow(NamedTuple):
     resolution: str | None
     reopen_count: int
     version: int
+    sla_due_at: datetime | None
+    sla_state: str
 
 
 class CommentRow(NamedTuple):
@@ -118,7 +131,7 @@ class CommentRow(NamedTuple):
 class EventRow(NamedTuple):
     id: int
     ticket_id: int
-    actor_id: int
+    actor_id: int | None
     action: str
     field: str | None
     old_value: str | None
@@ -627,6 +640,8 @@ class TicketHistories:
                 resolution=fields["resolution"],
                 reopen_count=fields["reopen_count"],
                 version=version,
+                sla_due_at=None,
+                sla_state=SlaState.none.value,
             )
         )
 

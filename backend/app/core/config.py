@@ -147,6 +147,14 @@ class Settings(BaseSettings):
     # `count_exact` is false (`exact_count=true` asks for the full count, at its cost).
     TICKET_COUNT_LIMIT: int = Field(default=1000, ge=1)
 
+    # --- Service levels and the worker (issue [6/8]) --------------------------------------------
+    # The time zone of the business-hours calendar `db sla-defaults` (and `db seed`) installs.
+    SLA_TIME_ZONE: str = "UTC"
+    # The worker (`worker`) looks for due work this often; a pass handles tickets in batches of
+    # WORKER_BATCH_SIZE, each batch one transaction.
+    WORKER_INTERVAL_SECONDS: float = Field(default=5, gt=0, le=3600)
+    WORKER_BATCH_SIZE: int = Field(default=200, ge=1, le=10_000)
+
     @field_validator("FORWARDED_ALLOW_IPS")
     @classmethod
     def _check_proxies(cls, value: list[str]) -> list[str]:

@@ -14,9 +14,12 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.core import request_context
+
+if TYPE_CHECKING:
+    from app.core.config import Settings
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged.
 # uvicorn adds `color_message` (the message with terminal colours) to its records: not for logs.
@@ -103,6 +106,13 @@ def make_handler(log_format: str) -> logging.Handler:
     handler.incident_desk = True  # type: ignore[attr-defined]
     handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
     return handler
+
+
+def log_format(settings: "Settings") -> str:
+    """LOG_FORMAT, with `auto` decided: readable lines in local mode, JSON otherwise."""
+    if settings.LOG_FORMAT != "auto":
+        return settings.LOG_FORMAT
+    return "console" if settings.ENVIRONMENT == "local" else "json"
 
 
 def configure_logging(level: str, log_format: str) -> None:

@@ -23,7 +23,7 @@ calls no hook; so does an edit that changes nothing (no version, no event).
 """
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,10 +32,10 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import audit
+from app import audit, sla
 from app.core.database import Database
 from app.core.request_context import current_request_id
-from app.crud import common
+from app.crud import common, sla_timers
 from app.models import EventAction, Ticket, TicketEvent, User
 
 logger = logging.getLogger("app.ticket_writes")
@@ -47,6 +47,7 @@ class WriteKind(StrEnum):
     moved = "moved"
     commented = "commented"
     deleted = "deleted"
+    sla = "sla"  # the SLA clock recorded a warning or a breach (no actor)
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class TicketWrite:
 
     kind: WriteKind
     ticket: Ticket
-    actor_id: int
+    actor_id: int | None  # None: the system (the SLA clock)
     request_id: str | None
     version: int
     events: tuple[TicketEvent, ...]
@@ -88,18 +89,20 @@ def register(*, before: BeforeCommit | None = None, after: AfterCommit | None = 
 class Change:
     """One accepted write: bumps the ticket's version once and collects the events that record it."""
 
-    def __init__(self, kind: WriteKind, ticket: Ticket, actor: User, *, now: datetime | None = None) -> None:
+    def __init__(
+        self, kind: WriteKind, ticket: Ticket, actor: User | None, *, now: datetime | None = None
+    ) -> None:
         self.kind, self.ticket, self.actor, self.now = kind, ticket, actor, now or common.utcnow()
         self.events: list[TicketEvent] = []
 
     def record(
         self, action: EventAction, field: str | None, old: Any, new: Any, reason: str | None = None
     ) -> None:
-        assert self.ticket.id is not None and self.actor.id is not None
+        assert self.ticket.id is not None
         self.events.append(
             TicketEvent(
                 ticket_id=self.ticket.id,
-                actor_id=self.actor.id,
+                actor_id=None if self.actor is None else self.actor.id,
                 action=action,
                 field=field,
                 old_value=audit.text_value(old),
@@ -133,32 +136,67 @@ class TicketTransaction:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.changed: Change | None = None
+        self._settled = False
 
-    def change(self, kind: WriteKind, ticket: Ticket, actor: User, *, now: datetime | None = None) -> Change:
+    def change(
+        self, kind: WriteKind, ticket: Ticket, actor: User | None, *, now: datetime | None = None
+    ) -> Change:
         assert self.changed is None, "one change per ticket write"
         self.changed = Change(kind, ticket, actor, now=now)
         return self.changed
 
-    async def flush(self) -> TicketWrite | None:
-        """Write the declared change's rows (the ticket, its events; or the delete) and describe it."""
+    async def settle(self) -> None:
+        """Write the change's rows and bring the ticket's SLA timers in step with it (app.crud.sla:
+        their events join the change's), once. `flush` does it; a write that serializes the
+        ticket inside the transaction (an idempotent create) calls it first."""
         change = self.changed
-        if change is None:
-            return None
+        if change is None or self._settled:
+            return
+        self._settled = True
         if change.kind == WriteKind.deleted:
             await self.session.delete(change.ticket)  # events and comments go with it (ON DELETE CASCADE)
-        else:
-            self.session.add(change.ticket)
-            self.session.add_all(change.events)
+            await self.session.flush()
+            return
+        self.session.add(change.ticket)
+        self.session.add_all(change.events)
         await self.session.flush()
-        assert change.actor.id is not None
-        return TicketWrite(
-            kind=change.kind,
-            ticket=change.ticket,
-            actor_id=change.actor.id,
-            request_id=current_request_id(),
-            version=change.ticket.version,
-            events=tuple(change.events),
-        )
+        recorded = len(change.events)
+        await sla_timers.refresh(self.session, change)
+        self.session.add_all(change.events[recorded:])
+        await self.session.flush()
+
+    async def flush(self) -> TicketWrite | None:
+        """Write the declared change's rows (the ticket, its events; or the delete) and describe it."""
+        if self.changed is None:
+            return None
+        await self.settle()
+        return _described(self.changed)
+
+
+def _described(change: Change) -> TicketWrite:
+    return TicketWrite(
+        kind=change.kind,
+        ticket=change.ticket,
+        actor_id=None if change.actor is None else change.actor.id,
+        request_id=current_request_id(),
+        version=change.ticket.version,
+        events=tuple(change.events),
+    )
+
+
+async def _before(session: AsyncSession, write: TicketWrite) -> None:
+    for before in list(_before_commit):
+        await before(session, write)
+
+
+def after_commit(writes: Iterable[TicketWrite]) -> None:
+    """Run the after-commit hooks for committed writes (an error there is logged, not raised)."""
+    for write in writes:
+        for after in list(_after_commit):
+            try:
+                after(write)
+            except Exception:
+                logger.exception("an after-commit hook failed on a %s write (the write stands)", write.kind)
 
 
 @asynccontextmanager
@@ -170,11 +208,23 @@ async def transaction(db: Database) -> AsyncIterator[TicketTransaction]:
         yield tx
         write = await tx.flush()
         if write is not None:
-            for before in list(_before_commit):
-                await before(session, write)
+            await _before(session, write)
     if write is not None:
-        for after in list(_after_commit):
-            try:
-                after(write)
-            except Exception:
-                logger.exception("an after-commit hook failed on a %s write (the write stands)", write.kind)
+        after_commit([write])
+
+
+async def record_sla(
+    session: AsyncSession, ticket: Ticket, *, now: datetime, policies: list[sla.Policy]
+) -> TicketWrite | None:
+    """The SLA clock's write on a ticket locked in `session`'s transaction: its timers brought to
+    `now` (a warning or a breach recorded, as events without an actor, under a new version) and
+    the before-commit hooks run; None when there was nothing to record. The caller commits, then
+    calls `after_commit` with the writes."""
+    change = Change(WriteKind.sla, ticket, None, now=now)
+    if not await sla_timers.refresh(session, change, policies=policies):
+        return None
+    session.add_all(change.events)
+    await session.flush()
+    write = _described(change)
+    await _before(session, write)
+    return write

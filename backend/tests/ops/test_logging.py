@@ -9,9 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
-from app.core.logging import ConsoleFormatter, JsonFormatter, configure_logging
+from app.core.logging import ConsoleFormatter, JsonFormatter, configure_logging, log_format
 from app.core.request_context import request_context, set_user_id
-from app.main import log_format
 from app.models import User
 from tests.utils import API
 

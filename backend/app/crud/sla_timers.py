@@ -1,0 +1,167 @@
+"""A ticket's SLA timers kept in step with its writes: the facts app.sla rebuilds them from, the
+stored timers, and what a ticket write or the SLA clock stores when they differ.
+
+`refresh(session, change)` runs inside every ticket write's transaction (app.crud.ticket_writes),
+after the write's own rows are flushed: it chooses the policy from the ticket's priority and team,
+rebuilds the timers from the ticket's creation and status history at the change's time, records
+the events that explain the difference on the change (the audit trail), and stores the timers and
+the ticket's sla_state and sla_due_at.
+"""
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app import calendars, sla
+from app.models import (
+    Calendar,
+    EventAction,
+    SlaPolicy,
+    SlaState,
+    SlaTimer,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    TimerKind,
+    TimerState,
+    User,
+)
+
+if TYPE_CHECKING:
+    from app.crud.ticket_writes import Change
+
+
+def policy_rule(policy: SlaPolicy, calendar: Calendar) -> sla.Policy:
+    assert policy.id is not None
+    targets = {
+        kind: minutes
+        for kind, minutes in (
+            (TimerKind.first_response, policy.first_response_minutes),
+            (TimerKind.resolution, policy.resolution_minutes),
+        )
+        if minutes is not None
+    }
+    return sla.Policy(
+        id=policy.id,
+        name=policy.name,
+        position=policy.position,
+        priority=policy.priority,
+        team_id=policy.team_id,
+        calendar_name=calendar.name,
+        calendar=calendars.working_time(calendar),
+        targets=targets,
+        warn_at_percent=policy.warn_at_percent,
+    )
+
+
+async def load_policies(session: AsyncSession) -> list[sla.Policy]:
+    """Every policy with its calendar, by position."""
+    rows = await session.exec(
+        select(SlaPolicy, Calendar)
+        .join(Calendar, col(Calendar.id) == col(SlaPolicy.calendar_id))
+        .order_by(col(SlaPolicy.position))
+    )
+    return [policy_rule(policy, calendar) for policy, calendar in rows.all()]
+
+
+async def load_facts(session: AsyncSession, ticket: Ticket) -> sla.Facts:
+    """The ticket's creation, its status moves, and its first public comment by an agent or admin,
+    from the audit trail (one query)."""
+    rows = await session.exec(
+        select(TicketEvent.created_at, TicketEvent.action, TicketEvent.new_value, User.role)
+        .outerjoin(User, col(User.id) == col(TicketEvent.actor_id))
+        .where(
+            TicketEvent.ticket_id == ticket.id,
+            col(TicketEvent.action).in_([EventAction.status_changed, EventAction.commented]),
+        )
+        .order_by(col(TicketEvent.id))
+    )
+    moves: list[tuple[datetime, TicketStatus]] = []
+    first_reply: datetime | None = None
+    for at, action, value, role in rows.all():
+        if action == EventAction.status_changed and value is not None:
+            moves.append((at, TicketStatus(value)))
+        elif first_reply is None and role is not None and role in sla.RESPONDING_ROLES:
+            first_reply = at
+    return sla.Facts(created_at=ticket.created_at, moves=tuple(moves), first_reply_at=first_reply)
+
+
+async def stored_timers(session: AsyncSession, ticket_id: int) -> dict[TimerKind, SlaTimer]:
+    rows = await session.exec(select(SlaTimer).where(SlaTimer.ticket_id == ticket_id))
+    return {timer.kind: timer for timer in rows.all()}
+
+
+def _stored(timer: SlaTimer) -> sla.Stored:
+    return sla.Stored(
+        kind=timer.kind,
+        policy_id=timer.policy_id,
+        target_minutes=timer.target_minutes,
+        state=timer.state,
+        due_at=timer.due_at,
+        warned_at=timer.warned_at,
+        breached_at=timer.breached_at,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _store(row: SlaTimer, timer: sla.Timer) -> None:
+    row.policy_id = timer.policy_id
+    row.target_minutes = timer.target_minutes
+    row.state = timer.state
+    row.started_at = timer.started_at
+    row.due_at = timer.due_at
+    row.warn_at = timer.warn_at
+    row.warned_at = timer.warned_at
+    row.breached_at = timer.breached_at
+    row.met_at = timer.met_at
+    row.paused_since = timer.paused_since
+    row.paused_seconds = int(timer.paused.total_seconds())
+    row.next_check_at = timer.next_check_at
+
+
+async def refresh(
+    session: AsyncSession, change: "Change", *, policies: list[sla.Policy] | None = None
+) -> bool:
+    """Bring the ticket's timers in step with its history at `change.now` (see the module
+    docstring). For a change that is not itself a new version (the SLA clock's), the ticket's
+    version goes up when there is something to record. Returns whether anything was recorded."""
+    ticket = change.ticket
+    assert ticket.id is not None
+    if policies is None:
+        policies = await load_policies(session)
+    policy = sla.choose_policy(policies, ticket.priority, ticket.team_id)
+    stored = await stored_timers(session, ticket.id) if policies or ticket.sla_state != SlaState.none else {}
+    if policy is None and not stored:
+        return False
+    facts = await load_facts(session, ticket)
+    timers = sla.evaluate(policy, facts, change.now)
+    events = sla.changes({kind: _stored(row) for kind, row in stored.items()}, timers, policy)
+    if events and change.kind.value == "sla":
+        change.bump()
+    for action, kind, old, new, reason in events:
+        change.record(action, kind.value, _iso(old), _iso(new), reason)
+    for kind, timer in timers.items():
+        row = stored.get(kind)
+        if row is None:
+            row = SlaTimer(
+                ticket_id=ticket.id,
+                kind=kind,
+                state=timer.state,
+                target_minutes=timer.target_minutes,
+                started_at=timer.started_at,
+                due_at=timer.due_at,
+            )
+        _store(row, timer)
+        session.add(row)
+    for kind, row in stored.items():
+        if kind not in timers and row.state != TimerState.cancelled:
+            row.state, row.next_check_at = TimerState.cancelled, None
+            session.add(row)
+    ticket.sla_state, ticket.sla_due_at = sla.summary(timers.values())
+    session.add(ticket)
+    return bool(events)
