@@ -6,7 +6,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.database import Database
-from app.crud import ticket_writes
+from app.crud import common, ticket_writes
 from app.crud.common import page
 from app.crud.ticket_writes import WriteKind
 from app.crud.tickets import visible_ticket
@@ -27,15 +27,19 @@ async def add_comment(
     response)."""
     async with ticket_writes.transaction(db) as tx:
         session = tx.session
-        ticket = await visible_ticket(session, ticket_id, author)
+        # Locked: the write may bring its SLA timers up to date (app.crud.sla_timers).
+        ticket = await visible_ticket(session, ticket_id, author, for_update=True)
         require(author, P.comment_create, "comment")
         if comment_in.internal:
             require(author, P.note_internal, "write internal notes")
         assert author.id is not None
-        comment = Comment.model_validate(comment_in, update={"ticket_id": ticket_id, "author_id": author.id})
+        comment = Comment.model_validate(
+            comment_in, update={"ticket_id": ticket_id, "author_id": author.id, "created_at": common.utcnow()}
+        )
         session.add(comment)
         await session.flush()
-        # A comment does not change the ticket's fields, so the ticket keeps its version.
+        # A comment does not change the ticket's fields, so the ticket keeps its version (unless it
+        # meets a service-level target: app.crud.sla_timers then moves the version on).
         change = tx.change(WriteKind.commented, ticket, author, now=comment.created_at)
         action = EventAction.noted if comment.internal else EventAction.commented
         change.record(action, None, None, comment.id)

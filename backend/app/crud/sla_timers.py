@@ -128,8 +128,8 @@ async def refresh(
     session: AsyncSession, change: "Change", *, policies: list[sla.Policy] | None = None
 ) -> bool:
     """Bring the ticket's timers in step with its history at `change.now` (see the module
-    docstring). For a change that is not itself a new version (the SLA clock's), the ticket's
-    version goes up when there is something to record. Returns whether anything was recorded."""
+    docstring). For a change that is not itself a new version (the SLA clock's, a comment), the
+    ticket's version goes up when there is something to record. Returns whether anything was recorded."""
     ticket = change.ticket
     assert ticket.id is not None
     if policies is None:
@@ -141,8 +141,8 @@ async def refresh(
     facts = await load_facts(session, ticket)
     timers = sla.evaluate(policy, facts, change.now)
     events = sla.changes({kind: _stored(row) for kind, row in stored.items()}, timers, policy)
-    if events and change.kind.value == "sla":
-        change.bump()
+    if events and not change.bumped and change.kind.value != "created":
+        change.bump()  # the clock's write, or a comment that met a target: the ticket reads differently
     for action, kind, old, new, reason in events:
         change.record(action, kind.value, _iso(old), _iso(new), reason)
     for kind, timer in timers.items():

@@ -94,6 +94,7 @@ class Change:
     ) -> None:
         self.kind, self.ticket, self.actor, self.now = kind, ticket, actor, now or common.utcnow()
         self.events: list[TicketEvent] = []
+        self.bumped = False
 
     def record(
         self, action: EventAction, field: str | None, old: Any, new: Any, reason: str | None = None
@@ -115,6 +116,7 @@ class Change:
         )
 
     def bump(self) -> None:
+        self.bumped = True
         self.ticket.version += 1
         self.ticket.updated_at = self.now
 
