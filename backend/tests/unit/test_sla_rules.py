@@ -271,3 +271,35 @@ def test_the_summary_takes_the_most_pressing_state(states: list[TimerState], exp
         for kind, state in zip((FR, RES), states, strict=True)
     ]
     assert sla.summary(timers)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("zone", "filed_utc", "due_utc"),
+    [
+        # Friday 15:00 local, 8 business hours on Mon-Fri 09:00-17:00: Monday 15:00 local, across
+        # the weekend's clock change (the UTC offset differs on the two days).
+        ("Europe/Berlin", datetime(2026, 3, 27, 14, 0, tzinfo=UTC), datetime(2026, 3, 30, 13, 0, tzinfo=UTC)),
+        (
+            "Europe/Berlin",
+            datetime(2026, 10, 23, 13, 0, tzinfo=UTC),
+            datetime(2026, 10, 26, 14, 0, tzinfo=UTC),
+        ),
+        (
+            "America/New_York",
+            datetime(2026, 3, 6, 20, 0, tzinfo=UTC),
+            datetime(2026, 3, 9, 19, 0, tzinfo=UTC),
+        ),
+        (
+            "America/New_York",
+            datetime(2026, 10, 30, 19, 0, tzinfo=UTC),
+            datetime(2026, 11, 2, 20, 0, tzinfo=UTC),
+        ),
+    ],
+)
+def test_due_times_keep_local_business_hours_across_daylight_saving_changes(
+    zone: str, filed_utc: datetime, due_utc: datetime
+) -> None:
+    office = business_time.WorkingTime(zone=zone, week=(((540, 1020),),) * 5 + ((), ()))
+    p = policy(fr=None, res=8 * 60, calendar=office)
+    history = sla.Facts(created_at=filed_utc, moves=())
+    assert sla.evaluate(p, history, filed_utc)[RES].due_at == due_utc
