@@ -629,5 +629,32 @@ def ensure_first_superuser() -> str:
     return with_database(ensure)
 
 
+@app.command("sla-defaults")
+@command
+def sla_defaults(
+    time_zone: Annotated[
+        str | None,
+        typer.Option(help="The IANA time zone of the business-hours calendar [default: SLA_TIME_ZONE]."),
+    ] = None,
+) -> None:
+    """Install the default SLA policies (urgent, high, medium, low) on a Monday-Friday 09:00-17:00
+    calendar, unless a policy exists already (then nothing changes)."""
+    from app import calendars
+
+    zone = time_zone or get_settings().SLA_TIME_ZONE
+    if problems := calendars.problems(zone, None):
+        fail(f"invalid --time-zone: {'; '.join(problems)}", EXIT_USAGE)
+    done = with_database(lambda db: crud.install_defaults(db=db, time_zone=zone))
+    if not done.policies:
+        out.print(f"{done.existing_policies} SLA policies exist already; nothing installed", highlight=False)
+        return
+    how = (
+        f"created calendar '{done.calendar}' ({zone})"
+        if done.calendar_created
+        else f"using calendar '{done.calendar}'"
+    )
+    out.print(f"{how}; installed SLA policies {', '.join(done.policies)}", highlight=False, soft_wrap=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -14,6 +14,8 @@
 | team.write        | -                 | -     | yes   |
 | user.read         | -                 | yes   | yes   |
 | user.write        | -                 | -     | yes   |
+| sla.read          | -                 | yes   | yes   |
+| sla.manage        | -                 | -     | yes   |
 
 Every user may read and edit their own account (`/users/me`).
 """
@@ -37,6 +39,8 @@ class Permission(StrEnum):
     team_write = "team.write"
     user_read = "user.read"
     user_write = "user.write"
+    sla_read = "sla.read"  # calendars and SLA policies
+    sla_manage = "sla.manage"
 
 
 P = Permission
@@ -51,12 +55,13 @@ _AGENT = frozenset(
         P.note_internal,
         P.team_read,
         P.user_read,
+        P.sla_read,
     }
 )
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.reporter: frozenset({P.ticket_create, P.comment_create}),
     Role.agent: _AGENT,
-    Role.admin: _AGENT | {P.ticket_delete, P.team_write, P.user_write},
+    Role.admin: _AGENT | {P.ticket_delete, P.team_write, P.user_write, P.sla_manage},
 }
 
 

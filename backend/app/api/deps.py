@@ -175,6 +175,8 @@ TeamReader = Annotated[User, Depends(allowed(Permission.team_read, "read teams")
 TeamAdmin = Annotated[User, Depends(allowed(Permission.team_write, "manage teams"))]
 UserReader = Annotated[User, Depends(allowed(Permission.user_read, "read users"))]
 UserAdmin = Annotated[User, Depends(allowed(Permission.user_write, "manage users"))]
+SlaReader = Annotated[User, Depends(allowed(Permission.sla_read, "read service levels"))]
+SlaAdmin = Annotated[User, Depends(allowed(Permission.sla_manage, "manage service levels"))]
 
 
 async def idempotency_key(

@@ -2,8 +2,14 @@
 
 from fastapi import APIRouter
 
-from app.api.routes import login, teams, tickets, users
+from app.api.routes import login, sla, teams, tickets, users
 
 # The app takes their routes into its own route table (app.api.routing), matched in this order, the
 # busiest first.
-API_ROUTERS: tuple[APIRouter, ...] = (tickets.router, users.router, login.router, teams.router)
+API_ROUTERS: tuple[APIRouter, ...] = (
+    tickets.router,
+    users.router,
+    login.router,
+    teams.router,
+    sla.router,
+)

@@ -4,7 +4,8 @@ Functions are async (the request path) and take the request's `Database` and the
 keyword; each write is one transaction (app.core.database). `from app import crud` gives them all:
 
 - users: users, the per-request user check, logging in and its throttling;
-- teams; tickets: one ticket, its writes, moves and audit trail; comments;
+- teams; sla_admin: calendars and SLA policies, and the default policies;
+- tickets: one ticket, its writes, moves and audit trail; comments;
 - ticket_writes: the transaction every ticket write runs in, and the hooks that see what it wrote;
 - ticket_list: the list with filters, search, sorts and keyset paging;
 - idempotency: Idempotency-Key rows.
@@ -16,6 +17,21 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 from app.audit import CREATED_FIELDS
 from app.crud.comments import add_comment, list_comments
 from app.crud.idempotency import claim_idempotency_key, complete_idempotency_key, release_idempotency_key
+from app.crud.sla_admin import (
+    DefaultsInstalled,
+    create_calendar,
+    create_policy,
+    delete_calendar,
+    delete_policy,
+    fill_holidays,
+    get_calendar,
+    get_policy,
+    install_defaults,
+    list_calendars,
+    list_policies,
+    update_calendar,
+    update_policy,
+)
 from app.crud.teams import TEAM_TAKEN, create_team, delete_team, get_team, list_teams, update_team
 from app.crud.ticket_list import TicketPage, list_tickets
 from app.crud.tickets import (
@@ -55,6 +71,7 @@ __all__ = [
     "TEAM_TAKEN",
     "THROTTLED",
     "TICKET_NOT_FOUND",
+    "DefaultsInstalled",
     "TicketPage",
     "add_comment",
     "authenticate",
@@ -63,19 +80,29 @@ __all__ = [
     "complete_idempotency_key",
     "count_login_attempts",
     "count_tickets_by_status",
+    "create_calendar",
+    "create_policy",
     "create_team",
     "create_ticket",
     "create_user",
     "current_user",
+    "delete_calendar",
+    "delete_policy",
     "delete_team",
     "delete_ticket",
     "delete_user",
+    "fill_holidays",
+    "get_calendar",
+    "get_policy",
     "get_team",
     "get_ticket",
     "get_user",
     "get_user_by_email",
+    "install_defaults",
+    "list_calendars",
     "list_comments",
     "list_events",
+    "list_policies",
     "list_teams",
     "list_tickets",
     "list_transitions",
@@ -85,6 +112,8 @@ __all__ = [
     "release_idempotency_key",
     "settle_login_attempts",
     "throttle_key",
+    "update_calendar",
+    "update_policy",
     "update_team",
     "update_ticket",
     "update_user",

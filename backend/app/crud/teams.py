@@ -5,7 +5,7 @@ from sqlmodel import col, func, select
 from app.core.database import Database
 from app.core.errors import Conflict, NotFound
 from app.crud.common import flush, page
-from app.models import Team, TeamCreate, TeamUpdate, Ticket
+from app.models import SlaPolicy, Team, TeamCreate, TeamUpdate, Ticket
 
 TEAM_TAKEN = "A team with this name already exists"
 
@@ -50,5 +50,15 @@ async def delete_team(*, db: Database, team_id: int) -> None:
         if tickets:
             raise Conflict(
                 f"The team has {tickets} tickets; move them to another team first", tickets=tickets
+            )
+        policies = (
+            await session.exec(
+                select(SlaPolicy.name).where(SlaPolicy.team_id == team.id).order_by(col(SlaPolicy.position))
+            )
+        ).all()
+        if policies:  # the foreign key refuses it too (RESTRICT): say why instead
+            names = ", ".join(f"'{name}'" for name in policies)
+            raise Conflict(
+                f"The team is matched by SLA policies {names}; change or delete them first", tickets=0
             )
         await session.delete(team)

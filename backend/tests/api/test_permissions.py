@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session, col, select
 
 from app.factories import DEMO_PASSWORD
 from app.main import app
-from app.models import Role, Team, User
+from app.models import Calendar, Priority, Role, SlaPolicy, Team, User
 from tests.utils import API, auth, create_ticket, error_body, move
 
 ACTORS = ("anonymous", "owner", "stranger", "agent", "admin")
@@ -25,10 +26,24 @@ class World:
     victim: User
     open_ticket: dict[str, Any]
     resolved_ticket: dict[str, Any]
+    calendar: Calendar  # in use by no policy
+    policy: SlaPolicy
+
+
+def service_levels(session: Session) -> tuple[Calendar, SlaPolicy]:
+    builtin = session.exec(select(Calendar).where(col(Calendar.builtin))).one()
+    calendar = Calendar(name="Office", time_zone="UTC", working_hours={"monday": ["09:00-17:00"]})
+    assert builtin.id is not None
+    policy = SlaPolicy(name="Urgent", position=10, priority=Priority.urgent, calendar_id=builtin.id)
+    session.add_all([calendar, policy])
+    session.commit()
+    session.refresh(calendar)
+    session.refresh(policy)
+    return calendar, policy
 
 
 @pytest.fixture
-def world(client: TestClient, make_user: Any, make_team: Any) -> World:
+def world(client: TestClient, session: Session, make_user: Any, make_team: Any) -> World:
     users = {
         "owner": make_user(Role.reporter),
         "stranger": make_user(Role.reporter),
@@ -44,7 +59,9 @@ def world(client: TestClient, make_user: Any, make_team: Any) -> World:
     assert (
         move(client, as_agent, resolved_ticket["id"], "resolved", resolution="Rebooted AP").status_code == 200
     )
-    return World(users, make_team(), make_user(Role.agent), open_ticket, resolved_ticket)
+    return World(
+        users, make_team(), make_user(Role.agent), open_ticket, resolved_ticket, *service_levels(session)
+    )
 
 
 def t(w: World) -> int:
@@ -95,6 +112,22 @@ MATRIX: list[tuple[str, str, Any, Any, tuple[int, int, int, int, int]]] = [
     ("GET", "/users/{user_id}", lambda w: f"/users/{w.victim.id}", None, (401, 403, 403, 200, 200)),
     ("PATCH", "/users/{user_id}", lambda w: f"/users/{w.victim.id}", {"role": "reporter"}, (401, 403, 403, 403, 200)),
     ("DELETE", "/users/{user_id}", lambda w: f"/users/{w.victim.id}", None, (401, 403, 403, 403, 204)),
+    ("GET", "/calendars/", lambda w: "/calendars/", None, (401, 403, 403, 200, 200)),
+    ("POST", "/calendars/", lambda w: "/calendars/",
+     {"name": "New", "time_zone": "UTC", "working_hours": {"friday": ["08:00-12:00"]}}, (401, 403, 403, 403, 201)),
+    ("GET", "/calendars/{calendar_id}", lambda w: f"/calendars/{w.calendar.id}", None, (401, 403, 403, 200, 200)),
+    ("PATCH", "/calendars/{calendar_id}", lambda w: f"/calendars/{w.calendar.id}", {"name": "Renamed"},
+     (401, 403, 403, 403, 200)),
+    ("DELETE", "/calendars/{calendar_id}", lambda w: f"/calendars/{w.calendar.id}", None, (401, 403, 403, 403, 204)),
+    ("POST", "/calendars/{calendar_id}/holidays", lambda w: f"/calendars/{w.calendar.id}/holidays",
+     {"country": "FR", "year": 2026}, (401, 403, 403, 403, 200)),
+    ("GET", "/sla-policies/", lambda w: "/sla-policies/", None, (401, 403, 403, 200, 200)),
+    ("POST", "/sla-policies/", lambda w: "/sla-policies/",
+     {"name": "Low", "position": 40, "priority": "low", "calendar_id": 1}, (401, 403, 403, 403, 201)),  # 1: "24x7"
+    ("GET", "/sla-policies/{policy_id}", lambda w: f"/sla-policies/{w.policy.id}", None, (401, 403, 403, 200, 200)),
+    ("PATCH", "/sla-policies/{policy_id}", lambda w: f"/sla-policies/{w.policy.id}", {"warn_at_percent": 50},
+     (401, 403, 403, 403, 200)),
+    ("DELETE", "/sla-policies/{policy_id}", lambda w: f"/sla-policies/{w.policy.id}", None, (401, 403, 403, 403, 204)),
 ]  # fmt: skip
 
 CASES = [
@@ -177,6 +210,8 @@ REFUSALS: list[tuple[str, str, Any, Any, str]] = [
     ("agent", "POST", lambda w: "/teams/", {"name": "Brand new team"}, "agents may not manage teams"),
     ("owner", "GET", lambda w: "/users/", None, "reporters may not read users"),
     ("agent", "DELETE", lambda w: f"/users/{w.victim.id}", None, "agents may not manage users"),
+    ("owner", "GET", lambda w: "/sla-policies/", None, "reporters may not read service levels"),
+    ("agent", "PATCH", lambda w: f"/calendars/{w.calendar.id}", {"name": "x"}, "agents may not manage service levels"),
 ]  # fmt: skip
 
 
