@@ -7,6 +7,7 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 - teams; tickets: one ticket, its writes, moves and audit trail; comments;
 - ticket_writes: the transaction every ticket write runs in, and the hooks that see what it wrote;
 - ticket_list: the list with filters, search, sorts and keyset paging;
+- ticket_sla: a ticket's service level, explained (read-only);
 - idempotency: Idempotency-Key rows.
 
 `db seed`'s synchronous bulk loader is not request-path data access: it lives beside the seeder
@@ -18,6 +19,7 @@ from app.crud.comments import add_comment, list_comments
 from app.crud.idempotency import claim_idempotency_key, complete_idempotency_key, release_idempotency_key
 from app.crud.teams import TEAM_TAKEN, create_team, delete_team, get_team, list_teams, update_team
 from app.crud.ticket_list import TicketPage, list_tickets
+from app.crud.ticket_sla import get_ticket_sla
 from app.crud.tickets import (
     TICKET_NOT_FOUND,
     count_tickets_by_status,
@@ -72,6 +74,7 @@ __all__ = [
     "delete_user",
     "get_team",
     "get_ticket",
+    "get_ticket_sla",
     "get_user",
     "get_user_by_email",
     "list_comments",
