@@ -547,7 +547,8 @@ Cursor = Annotated[str, StringConstraints(max_length=512)]
 
 
 class TicketSort(StrEnum):
-    """`-` sorts descending. priority: low < medium < high < urgent; status: lifecycle order."""
+    """`-` sorts descending. priority: low < medium < high < urgent; status: lifecycle order;
+    sla_due_at: tickets without a due time come last in both directions."""
 
     created_at = "created_at"
     created_at_desc = "-created_at"
@@ -557,6 +558,8 @@ class TicketSort(StrEnum):
     priority_desc = "-priority"
     status = "status"
     status_desc = "-status"
+    sla_due_at = "sla_due_at"
+    sla_due_at_desc = "-sla_due_at"
 
 
 class TicketQuery(SQLModel):
@@ -576,6 +579,10 @@ class TicketQuery(SQLModel):
     )
     reporter: Annotated[IdOrMe | None, NotNull] = Field(default=None, description="A user id or `me`.")
     team: Annotated[IdOrNone | None, NotNull] = Field(default=None, description="A team id or `none`.")
+    sla_state: list[SlaState] = Field(
+        default_factory=list,
+        description="Repeatable: any of these (see GET /tickets/{id}/sla for what each means).",
+    )
     created_after: Annotated[UTCTimestamp | None, NotNull] = Field(
         default=None, description="Exclusive; naive times are UTC."
     )

@@ -17,6 +17,18 @@ What a seed holds (ids are assigned here, 1..N per table, on the empty schema `d
   ticket.
 - The statuses a move into requires an assignee (in the table: in_progress) are only ever entered
   with one, so every in_progress ticket has an assignee, reopened ones included.
+- Service levels: the default calendar and policies (app.sla DEFAULT_CALENDAR, DEFAULT_POLICIES,
+  DEFAULT_WARN_AT_PERCENT; calendars.office_hours() in the plan's SLA time zone, SLA_TIME_ZONE by
+  default) as rows, and every ticket's timers kept along its history by the code the API runs
+  (`_Service`): at each write the policy is chosen (app.sla.choose_policy) and the timers rebuilt
+  (app.sla.evaluate) from the facts so far, and the events app.sla.changes names join that write
+  at its version, with its actor (attached at creation, paused, resumed, met at the moves and
+  replies, recomputed when the priority changes); the warnings and breaches the SLA clock would
+  record are versions of their own at their instants, without an actor. The stored timers and the
+  ticket's sla_state/sla_due_at are the timers as a refresh at the anchor makes them (the seed's
+  "now"), so the request path finds nothing left to record. A write that changes neither the facts
+  nor the policy is not re-evaluated: between writes only the clock's check times change a timer
+  (the contract app.crud.sla_clock relies on), and those are recorded first.
 
 Speed: factory objects are built once into pools (at most POOL_SIZE each) and sampled with a seeded
 random.Random; the rows are tuples keyed by column name (TicketRow and the others, checked against
@@ -25,6 +37,7 @@ so memory stays flat whatever the count. The same seed, counts and anchor give t
 """
 
 import bisect
+import dataclasses
 import hashlib
 import random
 from collections import defaultdict
@@ -37,20 +50,26 @@ from typing import Any, NamedTuple, Protocol
 
 from sqlmodel import Session, SQLModel
 
-from app import audit, factories, lifecycle
+from app import audit, calendars, factories, lifecycle, sla
 from app.audit import text_value
 from app.core import migrations
+from app.core.config import get_settings
+from app.crud.sla_timers import policy_rule
 from app.lifecycle import Transition
 from app.models import (
+    Calendar,
     Comment,
     EventAction,
     Priority,
     Role,
-    SlaState,
+    SlaPolicy,
+    SlaTimer,
     Team,
     Ticket,
     TicketEvent,
     TicketStatus,
+    TimerKind,
+    TimerState,
     User,
 )
 from app.seed_load import bulk_insert, reset_id_sequences
@@ -74,7 +93,9 @@ DEMO_LOGINS: dict[Role, str] = {
     Role.reporter: "demo.reporter@example.com",
 }
 # The tables a seed fills, parents first (the order they are loaded in).
-TABLES: tuple[type[SQLModel], ...] = (Team, User, Ticket, Comment, TicketEvent)
+TABLES: tuple[type[SQLModel], ...] = (Team, User, Calendar, SlaPolicy, Ticket, Comment, TicketEvent, SlaTimer)
+# The seeded business calendar: the migration made the built-in "24x7" (id 1).
+CALENDAR_ID = 2
 
 
 # The rows, keyed by column name: one field per column of the table (computed columns aside), built
@@ -142,12 +163,58 @@ class EventRow(NamedTuple):
     request_id: str | None  # the API request's X-Request-ID: none for seeded events
 
 
+class CalendarRow(NamedTuple):
+    id: int
+    name: str
+    time_zone: str
+    working_hours: dict[str, list[str]]
+    holidays: list[dict[str, str]]
+    builtin: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class PolicyRow(NamedTuple):
+    id: int
+    name: str
+    position: int
+    priority: str | None
+    team_id: int | None
+    calendar_id: int
+    first_response_minutes: int | None
+    resolution_minutes: int | None
+    warn_at_percent: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TimerRow(NamedTuple):
+    id: int
+    ticket_id: int
+    kind: str
+    state: str
+    policy_id: int | None
+    target_minutes: int
+    started_at: datetime
+    due_at: datetime
+    warn_at: datetime | None
+    warned_at: datetime | None
+    breached_at: datetime | None
+    met_at: datetime | None
+    paused_since: datetime | None
+    paused_seconds: int
+    next_check_at: datetime | None
+
+
 ROWS: dict[type[SQLModel], Any] = {
     Team: TeamRow,
     User: UserRow,
+    Calendar: CalendarRow,
+    SlaPolicy: PolicyRow,
     Ticket: TicketRow,
     Comment: CommentRow,
     TicketEvent: EventRow,
+    SlaTimer: TimerRow,
 }
 
 
@@ -183,6 +250,7 @@ class Plan:
     tickets: int
     seed: int
     anchor: datetime
+    sla_time_zone: str = field(default_factory=lambda: get_settings().SLA_TIME_ZONE)
 
 
 def make_plan(*, teams: int, users: int, tickets: int, seed: int | None, anchor: datetime | None) -> Plan:
@@ -358,11 +426,132 @@ def build_users(
 # --- The tickets ----------------------------------------------------------------------------------
 
 
+# --- Service levels ------------------------------------------------------------------------------
+
+
+def build_service_levels(plan: Plan, start: int) -> tuple[list[CalendarRow], list[PolicyRow]]:
+    """The default calendar and policies (app.sla's defaults), as `db sla-defaults` describes them."""
+    moment = _when(start - 60 * DAY)
+    calendar = CalendarRow(
+        id=CALENDAR_ID,
+        name=sla.DEFAULT_CALENDAR,
+        time_zone=plan.sla_time_zone,
+        working_hours=calendars.office_hours(),
+        holidays=[],
+        builtin=False,
+        created_at=moment,
+        updated_at=moment,
+    )
+    policies = [
+        PolicyRow(
+            id=position,
+            name=default.name,
+            position=position,
+            priority=default.priority.value,
+            team_id=None,
+            calendar_id=CALENDAR_ID,
+            first_response_minutes=default.first_response_minutes,
+            resolution_minutes=default.resolution_minutes,
+            warn_at_percent=sla.DEFAULT_WARN_AT_PERCENT,
+            created_at=moment,
+            updated_at=moment,
+        )
+        for position, default in enumerate(sla.DEFAULT_POLICIES, start=1)
+    ]
+    return [calendar], policies
+
+
+def policy_rules(calendar: CalendarRow, policies: Sequence[PolicyRow]) -> list[sla.Policy]:
+    """The rows as the rules read them, converted by the request path's own code."""
+    calendar_model = Calendar(**calendar._asdict())
+    return [policy_rule(SlaPolicy(**row._asdict()), calendar_model) for row in policies]
+
+
+SlaEvent = tuple[str, str | None, str | None, str | None, str | None]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class _Service:
+    """One ticket's service level along its history, as app.crud.sla_timers.refresh keeps it: the
+    facts so far, the priority and team, the timers last stored, and whether a write changed what
+    they are rebuilt from."""
+
+    __slots__ = (
+        "changed",
+        "created_at",
+        "moves",
+        "policies",
+        "priority",
+        "reply",
+        "stored",
+        "team_id",
+        "timers",
+    )
+
+    def __init__(
+        self, policies: list[sla.Policy], created_at: datetime, priority: str, team_id: int | None
+    ) -> None:
+        self.policies, self.created_at = policies, created_at
+        self.priority, self.team_id = Priority(priority), team_id
+        self.moves: list[tuple[datetime, TicketStatus]] = []
+        self.reply: datetime | None = None
+        self.stored: dict[TimerKind, sla.Stored] = {}
+        self.timers: dict[TimerKind, sla.Timer] = {}
+        self.changed = True
+
+    def saw(self, moment: datetime, action: str, field_name: str | None, new: str | None) -> None:
+        """A write's event: a status move or a priority or team change changes the timers' input."""
+        if action == EventAction.status_changed.value and new is not None:
+            self.moves.append((moment, TicketStatus(new)))
+        elif field_name == "priority" and new is not None:
+            self.priority = Priority(new)
+        elif field_name == "team_id":
+            self.team_id = None if new is None else int(new)
+        else:
+            return
+        self.changed = True
+
+    def replied(self, moment: datetime) -> None:
+        if self.reply is None:
+            self.reply, self.changed = moment, True
+
+    def refresh(self, now: datetime) -> list[SlaEvent]:
+        """The timers rebuilt at `now` and stored; the events that explain the difference."""
+        self.changed = False
+        policy = sla.choose_policy(self.policies, self.priority, self.team_id)
+        if policy is None and not self.stored:
+            return []
+        facts = sla.Facts(created_at=self.created_at, moves=tuple(self.moves), first_reply_at=self.reply)
+        timers = sla.evaluate(policy, facts, now)
+        events = sla.changes(self.stored, timers, policy)
+        stored = {
+            kind: sla.Stored(
+                kind, t.policy_id, t.target_minutes, t.state, t.due_at, t.warned_at, t.breached_at
+            )
+            for kind, t in timers.items()
+        }
+        for kind, before in self.stored.items():
+            if kind not in stored:  # a policy without this target now: the row is kept, cancelled
+                stored[kind] = dataclasses.replace(before, state=TimerState.cancelled)
+        self.stored, self.timers = stored, timers
+        return [(a.value, kind.value, _iso(old), _iso(new), reason) for a, kind, old, new, reason in events]
+
+    def next_check(self) -> datetime | None:
+        """When the SLA clock looks at the ticket next (the earliest of its timers' next_check_at)."""
+        return min(
+            (t.next_check_at for t in self.timers.values() if t.next_check_at is not None), default=None
+        )
+
+
 @dataclass
 class Batch:
     tickets: list[tuple[Any, ...]] = field(default_factory=list)
     comments: list[tuple[Any, ...]] = field(default_factory=list)
     events: list[tuple[Any, ...]] = field(default_factory=list)
+    timers: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 class _Change:
@@ -399,12 +588,15 @@ _REPORTER = lifecycle.Mover(may_move_any=False, is_reporter=True)
 class TicketHistories:
     """Builds tickets with their events and comments, BATCH_TICKETS at a time."""
 
-    def __init__(self, plan: Plan, rng: random.Random, people: People) -> None:
+    def __init__(
+        self, plan: Plan, rng: random.Random, people: People, policies: list[sla.Policy] | None = None
+    ) -> None:
         self.plan, self.rng, self.people = plan, rng, people
+        self.policies = policies or []
         self.end = int((plan.anchor - EPOCH).total_seconds())
         self.start = self.end - HISTORY_DAYS * DAY
         self.step = max(1, HISTORY_DAYS * DAY // max(1, plan.tickets))
-        self.next_event = self.next_comment = 1
+        self.next_event = self.next_comment = self.next_timer = 1
         pool = min(POOL_SIZE, max(1, plan.tickets))
         self.texts = [self._ticket_text() for _ in range(pool)]
         self.replies = [factories.CommentFactory.build(internal=False).body for _ in range(min(pool, 500))]
@@ -596,15 +788,61 @@ class TicketHistories:
                 )
             )
             event_id += 1
-        version, c = 1, 0
+        service = _Service(
+            self.policies, created, text_value(created_with["priority"]) or "", created_with.get("team_id")
+        )
+        version, updated = 1, when(last)
+
+        def record(events: list[SlaEvent], actor: int | None, moment: datetime) -> None:
+            nonlocal event_id
+            for action, timer, old, new, reason in events:
+                add(
+                    EventRow(
+                        id=event_id,
+                        ticket_id=ticket_id,
+                        actor_id=actor,
+                        action=action,
+                        field=timer,
+                        old_value=old,
+                        new_value=new,
+                        reason=reason,
+                        ticket_version=version,
+                        created_at=moment,
+                        request_id=None,
+                    )
+                )
+                event_id += 1
+
+        def clock(until: datetime, *, inclusive: bool) -> None:
+            """The SLA clock's passes before `until`: each warning or breach a version of its own."""
+            nonlocal version, updated
+            while (check := service.next_check()) is not None and (
+                check < until or (inclusive and check == until)
+            ):
+                events = service.refresh(check)
+                if not events:
+                    return
+                version += 1
+                updated = max(updated, check)
+                record(events, None, check)
+
+        record(service.refresh(created), reporter, created)
+        c = 0
         for change in [*changes, None]:
             while c < count and (change is None or comment_times[c] < change.at):
-                event_id = self._comment(ticket, event_id, version, when(comment_times[c]), batch)
+                moment = when(comment_times[c])
+                clock(moment, inclusive=False)
+                event_id, author, internal = self._comment(ticket, event_id, version, moment, batch)
+                if not internal and author in self.people.staff_ids:
+                    service.replied(moment)
+                if service.changed:
+                    record(service.refresh(moment), author, moment)
                 c += 1
             if change is None:
                 break
-            version += 1
             moment = when(change.at)
+            clock(moment, inclusive=False)
+            version += 1
             for action, changed_field, old, new, reason in change.events:
                 add(
                     EventRow(
@@ -622,7 +860,40 @@ class TicketHistories:
                     )
                 )
                 event_id += 1
+                service.saw(moment, action, changed_field, new)
+            if service.changed:
+                record(service.refresh(moment), change.actor, moment)
+        # Up to the anchor: the clock's passes, then the timers as a refresh there stores them.
+        anchor = when(self.end)
+        clock(anchor, inclusive=True)
+        final = service.refresh(anchor)
+        if final:  # (the clock recorded everything due: nothing is left)
+            version += 1
+            updated = anchor
+            record(final, None, anchor)
         self.next_event = event_id
+        sla_state, sla_due_at = sla.summary(service.timers.values())
+        for kind, timer in service.timers.items():
+            batch.timers.append(
+                TimerRow(
+                    id=self.next_timer,
+                    ticket_id=ticket_id,
+                    kind=kind.value,
+                    state=timer.state.value,
+                    policy_id=timer.policy_id,
+                    target_minutes=timer.target_minutes,
+                    started_at=timer.started_at,
+                    due_at=timer.due_at,
+                    warn_at=timer.warn_at,
+                    warned_at=timer.warned_at,
+                    breached_at=timer.breached_at,
+                    met_at=timer.met_at,
+                    paused_since=timer.paused_since,
+                    paused_seconds=int(timer.paused.total_seconds()),
+                    next_check_at=timer.next_check_at,
+                )
+            )
+            self.next_timer += 1
         batch.tickets.append(
             TicketRow(
                 id=ticket_id,
@@ -634,19 +905,22 @@ class TicketHistories:
                 status=fields["status"].value,
                 reporter_id=reporter,
                 created_at=created,
-                updated_at=when(last),
+                updated_at=updated,
                 resolved_at=fields["resolved_at"],
                 closed_at=fields["closed_at"],
                 resolution=fields["resolution"],
                 reopen_count=fields["reopen_count"],
                 version=version,
-                sla_due_at=None,
-                sla_state=SlaState.none.value,
+                sla_due_at=sla_due_at,
+                sla_state=sla_state.value,
             )
         )
 
-    def _comment(self, ticket: _Ticket, event_id: int, version: int, moment: datetime, batch: Batch) -> int:
-        """A comment (reporter or staff) or an internal note (staff), and the event that records it."""
+    def _comment(
+        self, ticket: _Ticket, event_id: int, version: int, moment: datetime, batch: Batch
+    ) -> tuple[int, int, bool]:
+        """A comment (reporter or staff) or an internal note (staff), and the event that records it;
+        returns the next event id, the author and whether it is internal."""
         rng, fields = self.rng, ticket.fields
         if rng.random() < 0.4:
             author, internal = fields["reporter_id"], False
@@ -685,7 +959,7 @@ class TicketHistories:
                 request_id=None,
             )
         )
-        return event_id + 1
+        return event_id + 1, author, internal
 
 
 def _cumulate(weights: list[int]) -> Iterator[int]:
@@ -738,13 +1012,17 @@ def generate(plan: Plan, progress: Progress | None = None) -> Iterator[Chunk]:
     people = People()
     for users in build_users(plan, rng, start, people):
         yield User, UserRow._fields, users
+    calendar_rows, policy_rows = build_service_levels(plan, start)
+    yield Calendar, CalendarRow._fields, list[tuple[Any, ...]](calendar_rows)
+    yield SlaPolicy, PolicyRow._fields, list[tuple[Any, ...]](policy_rows)
     progress.phase(PHASE_POOLS)
-    histories = TicketHistories(plan, rng, people)
+    histories = TicketHistories(plan, rng, people, policy_rules(calendar_rows[0], policy_rows))
     progress.phase(PHASE_TICKETS)
     for batch in histories.batches():
         yield Ticket, TicketRow._fields, batch.tickets
         yield Comment, CommentRow._fields, batch.comments
         yield TicketEvent, EventRow._fields, batch.events
+        yield SlaTimer, TimerRow._fields, batch.timers
         progress.tickets_done(len(batch.tickets))
 
 

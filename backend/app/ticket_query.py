@@ -37,6 +37,10 @@ def _timestamp(raw: Any) -> datetime:
     return value.astimezone(UTC)  # OverflowError at the edges of the calendar
 
 
+def _optional_timestamp(raw: Any) -> datetime | None:
+    return None if raw is None else _timestamp(raw)
+
+
 def _rank(raw: Any) -> int:
     if type(raw) is not int or not 0 <= raw < 100:
         raise ValueError("rank")
@@ -54,6 +58,9 @@ class SortKey(NamedTuple):
 
     column: Any  # the indexed Ticket column (models.py indexes each); None: the search's relevance
     cursor_value: Callable[[Any], Any]  # a cursor's stored value back to its Python type, or raise
+    # The column may be null: rows without a value come after all the others, in both directions,
+    # by id (app.crud.ticket_list reads them as a second arm; a cursor there holds a null key).
+    nulls_last: bool = False
 
 
 # The sort table: sort key name -> what it means. A `sort` value is a key name, `-` first for
@@ -64,6 +71,7 @@ SORT_KEYS: dict[str, SortKey] = {
     "updated_at": SortKey(Ticket.updated_at, _timestamp),
     "priority": SortKey(Ticket.priority_rank, _rank),
     "status": SortKey(Ticket.status_rank, _rank),
+    "sla_due_at": SortKey(Ticket.sla_due_at, _optional_timestamp, nulls_last=True),
     "relevance": SortKey(None, _relevance),
 }
 INVALID = "not a valid cursor (pass next_cursor exactly as a page returned it)"
@@ -71,6 +79,9 @@ DEFAULT_SORT = TicketSort.created_at_desc.value
 RELEVANCE = "-relevance"
 # What a query's fingerprint leaves out: paging moves along the same list.
 PAGING = {"limit", "offset", "cursor", "exact_count"}
+# Filters added after cursors were first issued: left out of the fingerprint while empty, so that a
+# cursor an older server issued stays valid.
+ADDED_LATER = frozenset({"sla_state"})
 
 
 def effective_sort(sort: str | None, *, searching: bool) -> tuple[str, bool]:
@@ -86,7 +97,8 @@ def fingerprint(params: dict[str, Any]) -> str:
 
 def query_fingerprint(query: TicketQuery) -> str:
     """What a cursor of `query` is bound to: its filters, search and sort, not its paging."""
-    return fingerprint(query.model_dump(mode="json", exclude=PAGING))
+    unused = {name for name in ADDED_LATER if not getattr(query, name)}
+    return fingerprint(query.model_dump(mode="json", exclude=PAGING | unused))
 
 
 def parse_search(text: str | None) -> search.SearchQuery | None:

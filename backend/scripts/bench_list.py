@@ -1,4 +1,6 @@
-"""Benchmark the ticket list on PostgreSQL: filters, selective search, keyset depth, and the floor.
+"""Benchmark the ticket list on PostgreSQL: filters, selective search, keyset depth, service levels
+(the `sla_state=at_risk` filter and the `sla_due_at` sort, whose cursors cross into the tickets
+without a due time), and the floor.
 
 One uvicorn worker serves the app; another serves scripts/bench_floor.py (Starlette + psycopg, the
 same SQL and JSON); wrk loads each case from loopback and reports req/s and latency percentiles.
@@ -248,6 +250,20 @@ def main() -> None:
             headers={"Authorization": f"Bearer {token}"},
         )
         assert deep_page.status_code == 200 and deep_page.json()["data"], deep_page.text
+        # By due time: the 2nd page, and the first page of the tickets without one (a cursor on the
+        # last ticket that has a due time).
+        by_due = httpx.get(
+            f"{app_base}/api/v1/tickets/?sort=sla_due_at&limit=50",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with psycopg.connect(psql_url(args.database_url)) as conn:
+            last_due = conn.execute(
+                "SELECT sla_due_at, id FROM tickets WHERE sla_due_at IS NOT NULL ORDER BY sla_due_at DESC, id DESC LIMIT 1"
+            ).fetchone()
+            at_risk = conn.execute("SELECT count(*) FROM tickets WHERE sla_state = 'at_risk'").fetchone()
+        assert last_due is not None and at_risk is not None
+        due_query = query_fingerprint(TicketQuery.model_validate({"sort": "sla_due_at"}))
+        into_nulls = encode_cursor("sla_due_at", last_due[0], last_due[1], due_query)
         cases = [
             (LIST_API, f"{app_base}/api/v1/tickets/?{filters}", token),
             (LIST_FLOOR, f"{floor_base}/floor/tickets?{filters}", None),
@@ -260,6 +276,32 @@ def main() -> None:
                 token,
             ),
             ("first page, no filter", f"{app_base}/api/v1/tickets/?limit=50", token),
+            (
+                f"sla: sla_state=at_risk ({at_risk[0]} match), limit 50",
+                f"{app_base}/api/v1/tickets/?sla_state=at_risk&limit=50",
+                token,
+            ),
+            ("sla: sort=sla_due_at, limit 50", f"{app_base}/api/v1/tickets/?sort=sla_due_at&limit=50", token),
+            (
+                "sla: sort=sla_due_at, 2nd page",
+                f"{app_base}/api/v1/tickets/?sort=sla_due_at&limit=50&cursor={by_due.json()['next_cursor']}",
+                token,
+            ),
+            (
+                "sla: sort=sla_due_at, page into the nulls",
+                f"{app_base}/api/v1/tickets/?sort=sla_due_at&limit=50&cursor={into_nulls}",
+                token,
+            ),
+            (
+                "sla: sort=-sla_due_at, limit 50",
+                f"{app_base}/api/v1/tickets/?sort=-sla_due_at&limit=50",
+                token,
+            ),
+            (
+                "sla: sla_state=breached&sort=sla_due_at",
+                f"{app_base}/api/v1/tickets/?sla_state=breached&sort=sla_due_at&limit=50",
+                token,
+            ),
             (
                 SECOND_PAGE,
                 f"{app_base}/api/v1/tickets/?limit=50&cursor={second.json()['next_cursor']}",

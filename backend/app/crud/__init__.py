@@ -8,6 +8,7 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 - tickets: one ticket, its writes, moves and audit trail; comments;
 - ticket_writes: the transaction every ticket write runs in, and the hooks that see what it wrote;
 - ticket_list: the list with filters, search, sorts and keyset paging;
+- ticket_sla: a ticket's service level, explained (read-only);
 - idempotency: Idempotency-Key rows.
 
 `db seed`'s synchronous bulk loader is not request-path data access: it lives beside the seeder
@@ -34,6 +35,7 @@ from app.crud.sla_admin import (
 )
 from app.crud.teams import TEAM_TAKEN, create_team, delete_team, get_team, list_teams, update_team
 from app.crud.ticket_list import TicketPage, list_tickets
+from app.crud.ticket_sla import get_ticket_sla
 from app.crud.tickets import (
     TICKET_NOT_FOUND,
     count_tickets_by_status,
@@ -96,6 +98,7 @@ __all__ = [
     "get_policy",
     "get_team",
     "get_ticket",
+    "get_ticket_sla",
     "get_user",
     "get_user_by_email",
     "install_defaults",

@@ -22,6 +22,8 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    null,
+    or_,
     table,
     tuple_,
     type_coerce,
@@ -50,6 +52,7 @@ class _Shape(NamedTuple):
     own_only: bool  # the viewer sees only the tickets they reported
     status: bool
     priority: bool
+    sla_state: bool
     assignee: Person
     reporter: Person
     team: Person
@@ -72,6 +75,7 @@ def _shape(dialect: str, plan: ListPlan, viewer: User) -> _Shape:
         own_only=not has(viewer, P.ticket_read_all),
         status=bool(query.status),
         priority=bool(query.priority),
+        sla_state=bool(query.sla_state),
         assignee=_person(query.assignee),
         reporter=_person(query.reporter),
         team=_person(query.team),
@@ -92,7 +96,7 @@ def _values(dialect: str, plan: ListPlan, viewer: User) -> dict[str, Any]:
     """The parameters of the shape's statements for this plan (see _conditions for their names)."""
     query = plan.query
     values: dict[str, Any] = {"viewer_id": viewer.id}
-    for name in ("status", "priority"):
+    for name in ("status", "priority", "sla_state"):
         chosen = [member.value for member in getattr(query, name)]
         # One parameter whatever the number of values: an array, or a JSON array for SQLite.
         values[name] = chosen if dialect == "postgresql" else json.dumps(chosen)
@@ -122,6 +126,8 @@ def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:
         conditions.append(_one_of(shape.dialect, Ticket.status, "status"))
     if shape.priority:
         conditions.append(_one_of(shape.dialect, Ticket.priority, "priority"))
+    if shape.sla_state:
+        conditions.append(_one_of(shape.dialect, Ticket.sla_state, "sla_state"))
     people: list[tuple[Any, Person, str]] = [
         (Ticket.assignee_id, shape.assignee, "assignee"),
         (Ticket.reporter_id, shape.reporter, "reporter"),
@@ -213,10 +219,17 @@ def _sort_key(shape: _Shape, key: ColumnElement[Any]) -> Any:
 
 
 class _Arm(NamedTuple):
-    """Part of a list query: its conditions and the key it sorts by."""
+    """Part of a list query: its conditions and the key it sorts by (`by_key` False: a constant key,
+    the arm is ordered by id alone)."""
 
     where: list[ColumnElement[bool]]
     key: ColumnElement[Any]
+    by_key: bool = True
+
+
+# A sort key that may be null (SortKey.nulls_last) is read as two arms, each in index order: the
+# rows with a value, then those without (by id, in the same direction), in both directions.
+_NO_KEY: ColumnElement[Any] = type_coerce(null(), UTCDateTime())
 
 
 # Searching by relevance, a ticket found only through a comment sorts below any ticket whose own
@@ -226,16 +239,31 @@ _COMMENT_ONLY: ColumnElement[float] = literal(-1.0, Double)
 
 def _arms(shape: _Shape) -> list[_Arm]:
     """With a search, two arms: the tickets whose own text matches, and those found only through a
-    comment; else one."""
+    comment; else one (two for a sort key that may be null: the rows with a key, then the others)."""
     conditions = _conditions(shape)
     if not shape.search:
-        return [_Arm(conditions, SORT_KEYS[shape.sort].column)]
+        sort_key = SORT_KEYS[shape.sort]
+        if sort_key.nulls_last:
+            nullable: Any = sort_key.column
+            return [
+                _Arm([*conditions, nullable.is_not(None)], nullable),
+                _Arm([*conditions, nullable.is_(None)], _NO_KEY, False),
+            ]
+        return [_Arm(conditions, sort_key.column)]
     found = _search(shape)
     own, by_comment = [*conditions, found.own], [*conditions, found.via_comments]
     if shape.sort == "relevance":
         return [_Arm(own, found.relevance), _Arm(by_comment, _COMMENT_ONLY)]
     key = SORT_KEYS[shape.sort].column
     return [_Arm(own, key), _Arm(by_comment, key)]
+
+
+def _counted(shape: _Shape, arms: list[_Arm]) -> list[_Arm]:
+    """The arms a count reads (sharing their parameters): the two arms of a nullable sort key are
+    counted as one, their common conditions."""
+    if not shape.search and SORT_KEYS[shape.sort].nulls_last:
+        return [_Arm(arms[0].where[:-1], _NO_KEY)]
+    return arms
 
 
 def _total(arms: list[_Arm], *, exact: bool) -> ScalarSelect[int]:
@@ -247,14 +275,42 @@ def _total(arms: list[_Arm], *, exact: bool) -> ScalarSelect[int]:
     return sa_select(func.count()).select_from(matching.subquery()).scalar_subquery()
 
 
-def _in_order(stmt: Select[Any], key: ColumnElement[Any], row_id: Any, *, shape: _Shape, after: bool) -> Any:
-    """`stmt` ordered by (key, id), after the cursor's position (`after_key`, `after_id`) if `after`,
-    then offset and limit (`offset`, `limit`)."""
-    if after:
-        row = tuple_(key, row_id)
-        bound = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id"))
-        stmt = stmt.where(row < bound if shape.descending else row > bound)
-    order = (key.desc(), row_id.desc()) if shape.descending else (key.asc(), row_id.asc())
+# Where a statement starts: at the top, after the cursor's (`after_key`, `after_id`), after the
+# cursor's id alone (an arm ordered by id), or (a nullable key in one statement) after a cursor whose
+# key is null.
+After = Literal["none", "key", "id", "null_key"]
+
+
+def _in_order(
+    stmt: Select[Any],
+    key: ColumnElement[Any],
+    row_id: Any,
+    *,
+    shape: _Shape,
+    after: After,
+    by_key: bool = True,
+    nulls_last: bool = False,
+) -> Any:
+    """`stmt` ordered by (key, id) (by id alone unless `by_key`; with `nulls_last`, the rows with a
+    null key after the others), from the position `after` says, then offset and limit (`offset`,
+    `limit`)."""
+
+    def before(a: Any, b: Any) -> ColumnElement[bool]:
+        return a < b if shape.descending else a > b  # type: ignore[no-any-return]
+
+    after_id: Any = bindparam("after_id")
+    if after == "key":
+        past = before(tuple_(key, row_id), tuple_(bindparam("after_key", type_=key.type), after_id))
+        stmt = stmt.where(or_(key.is_(None), past) if nulls_last else past)
+    elif after == "id":
+        stmt = stmt.where(before(row_id, after_id))
+    elif after == "null_key":
+        stmt = stmt.where(key.is_(None), before(row_id, after_id))
+    order = [row_id.desc() if shape.descending else row_id.asc()]
+    if by_key:
+        order.insert(0, key.desc() if shape.descending else key.asc())
+    if nulls_last:
+        order.insert(0, key.is_(None))
     return stmt.order_by(*order).offset(bindparam("offset")).limit(bindparam("limit"))
 
 
@@ -262,31 +318,34 @@ Count = Literal["none", "capped", "exact"]
 
 
 @lru_cache(maxsize=512)
-def _arm_statement(shape: _Shape, arm: int, *, after: bool, count: Count) -> Prepared:
+def _arm_statement(shape: _Shape, arm: int, *, after: After, count: Count) -> Prepared:
     """One arm on its own, in its order (relevance-ranked search pages, and lists without search)."""
     arms = _arms(shape)
     chosen: _Arm = arms[arm]
     stmt = _page_select(shape.dialect).add_columns(_sort_key(shape, chosen.key)).where(*chosen.where)
     if count != "none":
-        stmt = stmt.add_columns(_total(arms, exact=count == "exact").label("total"))
-    return Prepared(_in_order(stmt, chosen.key, Ticket.id, shape=shape, after=after))
+        stmt = stmt.add_columns(_total(_counted(shape, arms), exact=count == "exact").label("total"))
+    return Prepared(_in_order(stmt, chosen.key, Ticket.id, shape=shape, after=after, by_key=chosen.by_key))
 
 
 @lru_cache(maxsize=512)
-def _union_statement(shape: _Shape, *, after: bool, count: Count) -> Prepared:
-    """Both arms of a search in one statement, sorted by a column."""
+def _union_statement(shape: _Shape, *, after: After, count: Count) -> Prepared:
+    """The arms in one statement, sorted by a column (a search, or a page by offset)."""
     arms = _arms(shape)
     base = _page_select(shape.dialect)
     hits = union_all(*(base.add_columns(_sort_key(shape, a.key)).where(*a.where) for a in arms)).subquery()
     stmt = sa_select(hits)
     if count != "none":
-        stmt = stmt.add_columns(_total(arms, exact=count == "exact").label("total"))
-    return Prepared(_in_order(stmt, hits.c.sort_key, hits.c.id, shape=shape, after=after))
+        stmt = stmt.add_columns(_total(_counted(shape, arms), exact=count == "exact").label("total"))
+    nulls_last = SORT_KEYS[shape.sort].nulls_last
+    return Prepared(
+        _in_order(stmt, hits.c.sort_key, hits.c.id, shape=shape, after=after, nulls_last=nulls_last)
+    )
 
 
 @lru_cache(maxsize=512)
 def _count_statement(shape: _Shape, *, exact: bool) -> Prepared:
-    return Prepared(sa_select(_total(_arms(shape), exact=exact)))
+    return Prepared(sa_select(_total(_counted(shape, _arms(shape)), exact=exact)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,22 +376,35 @@ async def list_tickets(*, db: Database, viewer: User, plan: ListPlan, count_limi
         values["after_key"], values["after_id"] = position
     values["offset"] = query.offset
     rows: list[Any] = []
-    if not shape.search or (shape.sort == "relevance" and not query.offset):
+    nulls_last = SORT_KEYS[shape.sort].nulls_last
+    if (not shape.search and not (nulls_last and query.offset)) or (
+        shape.sort == "relevance" and not query.offset
+    ):
         # By relevance the arms come in order, so they are read one after the other, and the
         # comment-only matches only when the own-text ones run out on this page: ranking reads each
-        # match once, in the bitmap scan that finds it.
-        arms = 2 if shape.search else 1
+        # match once, in the bitmap scan that finds it. So do the two arms of a nullable sort key
+        # (the rows with a due time, then those without), each in its index's order.
+        arms = 2 if shape.search or nulls_last else 1
+        # The arm the cursor is in: the comment-only matches rank below 0; the rows without a key
+        # have a null one.
+        at = 0
+        if position is not None and (nulls_last or shape.search):
+            at = int(position[0] is None) if nulls_last else int(position[0] < 0)
         for arm in range(arms):
-            if len(rows) > query.limit or (arm < arms - 1 and position is not None and position[0] < 0):
+            if len(rows) > query.limit or arm < at:
                 continue  # the page is full, or the cursor is already past this arm
-            statement = _arm_statement(
-                shape, arm, after=position is not None, count="none" if rows else count
-            )
+            after: After = "none"
+            if position is not None and arm == at:
+                after = "id" if nulls_last and arm == 1 else "key"
+            elif position is not None and not nulls_last:
+                after = "key"  # a comment-only match's key (-1) is below the cursor's anyway
+            statement = _arm_statement(shape, arm, after=after, count="none" if rows else count)
             values["limit"] = query.limit + 1 - len(rows)
             rows += await statement.rows(connection, values)
-    else:  # sorted by a column (or paged by offset): both arms in one statement
+    else:  # sorted by a column (or paged by offset): the arms in one statement
         values["limit"] = query.limit + 1
-        statement = _union_statement(shape, after=position is not None, count=count)
+        after = "none" if position is None else "null_key" if position[0] is None else "key"
+        statement = _union_statement(shape, after=after, count=count)
         rows = await statement.rows(connection, values)
 
     page = [dict(zip(_PUBLIC_NAMES, row, strict=False)) for row in rows[: query.limit]]

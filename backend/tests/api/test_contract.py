@@ -112,7 +112,10 @@ def test_list_parameters_use_the_shared_enums_and_readable_sort_names(schema: di
         "-priority": "priority_desc",
         "status": "status",
         "-status": "status_desc",
+        "sla_due_at": "sla_due_at",
+        "-sla_due_at": "sla_due_at_desc",
     }
+    assert parameters["sla_state"]["items"] == {"$ref": "#/components/schemas/SlaState"}
     for name in ("assignee", "reporter", "team"):
         assert "pattern" in parameters[name] and "anyOf" not in parameters[name]
     assert not [n for n, p in parameters.items() if "null" in str(p)]  # a query parameter is never null

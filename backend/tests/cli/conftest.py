@@ -130,7 +130,16 @@ def one_error(output: str, *fragments: str) -> str:
     return lines[0]
 
 
-SEEDED_TABLES: Sequence[str] = ("teams", "users", "tickets", "comments", "ticket_events")
+SEEDED_TABLES: Sequence[str] = (
+    "teams",
+    "users",
+    "calendars",
+    "sla_policies",
+    "tickets",
+    "comments",
+    "ticket_events",
+    "sla_timers",
+)
 SMALL_SEED = ["--teams", "4", "--users", "40", "--tickets", "120", "--seed", "11"]
 
 

@@ -63,6 +63,7 @@ def test_operations_are_named_after_the_routes(generated: Path) -> None:
         "list_transitions",
         "move_ticket",
         "read_ticket",
+        "read_ticket_sla",
         "update_ticket",
     ]
     models = {p.stem for p in (generated / "incident_desk_client" / "models").glob("*.py")}

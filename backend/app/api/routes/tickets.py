@@ -25,6 +25,7 @@ from app.models import (
     TicketEventsPublic,
     TicketPublic,
     TicketQuery,
+    TicketSlaPublic,
     TicketsPublic,
     TicketUpdate,
     TransitionsPublic,
@@ -106,6 +107,14 @@ async def list_tickets(
 @router.get("/{ticket_id:id}", response_model=TicketPublic, responses=answers(404, 422, headers=["ETag"]))
 async def read_ticket(db: DbDep, user: CurrentUser, ticket_id: PathId, response: Response) -> Ticket:
     return _with_etag(response, await crud.get_ticket(db=db, ticket_id=ticket_id, viewer=user))
+
+
+@router.get("/{ticket_id:id}/sla", response_model=TicketSlaPublic, responses=answers(404, 422))
+async def read_ticket_sla(db: DbDep, user: CurrentUser, ticket_id: PathId) -> TicketSlaPublic:
+    """The ticket's service level: its policy and calendar, and each timer with the numbers that
+    explain its due time (`pauses`: what moved it out, and by how much business time;
+    `late_seconds`: how late a breached or late-met target is). Visible to whoever sees the ticket."""
+    return await crud.get_ticket_sla(db=db, ticket_id=ticket_id, viewer=user)
 
 
 @router.patch(
