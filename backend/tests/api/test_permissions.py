@@ -91,6 +91,7 @@ MATRIX: list[tuple[str, str, Any, Any, tuple[int, int, int, int, int]]] = [
     ("GET", "/tickets/{ticket_id}/transitions", lambda w: f"/tickets/{t(w)}/transitions", None,
      (401, 200, 404, 200, 200)),
     ("GET", "/tickets/{ticket_id}/events", lambda w: f"/tickets/{t(w)}/events", None, (401, 200, 404, 200, 200)),
+    ("GET", "/tickets/{ticket_id}/sla", lambda w: f"/tickets/{t(w)}/sla", None, (401, 200, 404, 200, 200)),
     ("POST", "/tickets/{ticket_id}/comments", lambda w: f"/tickets/{t(w)}/comments", {"body": "Any news?"},
      (401, 201, 404, 201, 201)),
     ("POST", "/tickets/{ticket_id}/comments", lambda w: f"/tickets/{t(w)}/comments",
