@@ -927,10 +927,12 @@ class HolidayFill(Input):
     subdivision: Annotated[str | None, StringConstraints(max_length=10)] = PydanticField(
         default=None, description="A state or province code the package knows, e.g. BY."
     )
-    year: int = PydanticField(ge=1970, le=2100)
+    year: Annotated[int, Strict(), BeforeValidator(_json_integer)] = PydanticField(ge=1970, le=2100)
 
 
-TargetMinutes = Annotated[int, Strict(), Ge(1), Le(MINUTES_PER_YEAR)]
+TargetMinutes = Annotated[int, Strict(), Ge(1), Le(MINUTES_PER_YEAR), BeforeValidator(_json_integer)]
+Position = Annotated[int, Strict(), Ge(1), Le(10_000), BeforeValidator(_json_integer)]
+Percent = Annotated[int, Strict(), Ge(1), Le(99), BeforeValidator(_json_integer)]
 
 
 class SlaPolicyBase(SQLModel):
@@ -963,23 +965,23 @@ class SlaPolicyBase(SQLModel):
 
 class SlaPolicyCreate(Input, SlaPolicyBase):
     name: Name
-    position: Annotated[int, Strict(), Ge(1), Le(10_000)]
+    position: Position
     team_id: StrictId | None = None
     calendar_id: StrictId
     first_response_minutes: TargetMinutes | None = None
     resolution_minutes: TargetMinutes | None = None
-    warn_at_percent: Annotated[int, Strict(), Ge(1), Le(99)] | None = 75
+    warn_at_percent: Percent | None = 75
 
 
 class SlaPolicyUpdate(Input):
     name: Annotated[Name | None, NotNull] = None
-    position: Annotated[Annotated[int, Strict(), Ge(1), Le(10_000)] | None, NotNull] = None
+    position: Annotated[Position | None, NotNull] = None
     priority: Priority | None = None
     team_id: StrictId | None = None
     calendar_id: Annotated[StrictId | None, NotNull] = None
     first_response_minutes: TargetMinutes | None = None
     resolution_minutes: TargetMinutes | None = None
-    warn_at_percent: Annotated[int, Strict(), Ge(1), Le(99)] | None = None
+    warn_at_percent: Percent | None = None
 
     _trim = field_validator("name", mode="before")(_trimmed)
     _present = field_validator("name", "position", "calendar_id", mode="after")(_not_null)

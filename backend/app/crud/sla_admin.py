@@ -6,6 +6,7 @@ worker (app.crud.sla_clock.recompute_pass) brings the running timers up to date 
 an admin's request never recomputes tickets itself. The built-in "24x7" calendar is read-only.
 """
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -149,13 +150,17 @@ def public_holidays_of(fill: HolidayFill) -> list[dict[str, str]]:
     """A year's public holidays of a country (and subdivision) from the `holidays` package, as stored;
     an unknown country or subdivision is Invalid naming it."""
     try:
-        found = public_holidays.country_holidays(fill.country, subdiv=fill.subdivision, years=fill.year)
+        with warnings.catch_warnings(record=True) as caught:  # no await inside: nothing else runs
+            warnings.simplefilter("always")
+            found = public_holidays.country_holidays(fill.country, subdiv=fill.subdivision, years=fill.year)
     except NotImplementedError:
         if fill.country not in public_holidays.list_supported_countries():
             raise Invalid("country", f"no public holidays known for country '{fill.country}'") from None
         raise Invalid(
             "subdivision", f"country '{fill.country}' has no subdivision '{fill.subdivision}'"
         ) from None
+    if caught:  # e.g. "Requested Holidays are available only from 2001 to 2035."
+        raise Invalid("year", f"country '{fill.country}': {str(caught[0].message).rstrip('.')}")
     return [{"date": day.isoformat(), "name": name[:NAME_MAX]} for day, name in sorted(found.items())]
 
 

@@ -248,6 +248,8 @@ def test_holidays_fill_merges_a_years_public_holidays(
          "country 'DE' has no subdivision 'ZZ'"),
         ({"country": "de", "year": 2026}, ["body", "country"], "String should match pattern"),
         ({"country": "DE", "year": 1800}, ["body", "year"], "greater than or equal to 1970"),
+        ({"country": "IN", "year": 1990}, ["body", "year"],
+         "country 'IN': Requested Holidays are available only from 2001 to 2035"),
         ({"country": "DE"}, ["body", "year"], "Field required"),
     ],
 )  # fmt: skip

@@ -31,12 +31,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.generation.stateful.state_machine import APIStateMachine
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from app import search
 from app.api import idempotency
 from app.main import app
-from app.models import Comment, Team, Ticket, User
+from app.models import Calendar, Comment, SlaPolicy, Team, Ticket, User
 from tests.conftest import MakeUser
 from tests.utils import auth
 
@@ -56,6 +56,11 @@ RULES_BEYOND_THE_SCHEMA = [
     "PATCH /api/v1/users/{user_id}",
     "PATCH /api/v1/users/me/password",
     "PATCH /api/v1/tickets/{ticket_id}/status",
+    # a calendar's time zone must exist and its working ranges must not overlap (app.calendars);
+    # a holidays fill names a country and subdivision the `holidays` package knows
+    "POST /api/v1/calendars/",
+    "PATCH /api/v1/calendars/{calendar_id}",
+    "POST /api/v1/calendars/{calendar_id}/holidays",
 ]
 LOGIN = "POST /api/v1/login/access-token"
 
@@ -125,7 +130,7 @@ def prepare(case: schemathesis.Case) -> None:
     - An e-mail address on a special-use domain (.test, .local, ...) gets a real one: addresses
       must be deliverable, as the schema's description of the field says.
     - Ids in a body point at rows of the `rows` fixture: an assignee must be an active agent and a
-      team must exist, which no schema can say (unknown ones are tested in tests/api).
+      team or calendar must exist, which no schema can say (unknown ones are tested in tests/api).
     """
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return
@@ -143,17 +148,25 @@ def prepare(case: schemathesis.Case) -> None:
         if domain.split(".")[-1] in SPECIAL_USE_DOMAINS:  # refused by design (not deliverable)
             case.body["email"] = email.rpartition("@")[0] + "@example.com"
     if isinstance(case.body, dict):  # ids a body refers to must exist (and be an agent's, to assign)
-        for field in ("assignee_id", "team_id"):
+        for field in ("assignee_id", "team_id", "calendar_id"):
             if isinstance(value := case.body.get(field), int | float) and KNOWN_IDS.get(field):
                 case.body[field] = KNOWN_IDS[field][int(value) % len(KNOWN_IDS[field])]
 
 
 @pytest.fixture
 def rows(session: Session, make_user: MakeUser, admin: User, agent: User, reporter: User) -> Iterator[None]:
-    """A team, tickets and comments for the generated ids to hit."""
+    """A team, tickets and comments, a calendar and an SLA policy for the generated ids to hit."""
     assert admin.id and agent.id and reporter.id
     team = Team(name="Fuzzers")
-    session.add(team)
+    calendar = Calendar(
+        name="Fuzz hours", time_zone="Europe/Berlin", working_hours={"monday": ["09:00-17:00"]}
+    )
+    session.add_all([team, calendar])
+    session.flush()
+    builtin = session.exec(select(Calendar.id).where(col(Calendar.builtin))).one()
+    assert team.id is not None and calendar.id is not None
+    policy = SlaPolicy(name="Fuzz policy", position=5000, team_id=team.id, calendar_id=calendar.id)
+    session.add(policy)
     session.flush()
     tickets = []
     for n, reporter_id in enumerate((reporter.id, agent.id, reporter.id)):
@@ -173,6 +186,8 @@ def rows(session: Session, make_user: MakeUser, admin: User, agent: User, report
         team_id=[team.id],
         user_id=[admin.id, agent.id, reporter.id],
         assignee_id=[agent.id, admin.id],
+        calendar_id=[builtin, calendar.id],
+        policy_id=[policy.id or 0],
     )
     yield
     KNOWN_IDS.clear()
