@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 Range = tuple[int, int]  # minutes from local midnight: 0 <= start < end <= 1440
 Interval = tuple[datetime, datetime]  # [start, end) in UTC
@@ -43,6 +43,12 @@ class CalendarError(ValueError):
 
 class NoWorkingTime(CalendarError):
     """add() or subtract() found no working time within the horizon (10 years)."""
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    # The system's zone database may list "localtime" (the host's own zone, a file): not a name.
+    return frozenset(available_timezones()) - {"localtime"}
 
 
 @cache
@@ -100,6 +106,8 @@ def problems(zone: str, week: Sequence[Sequence[Range]]) -> list[str]:
     are allowed."""
     found: list[str] = []
     try:
+        if zone not in _zone_names():  # IANA names only ("localtime" is a file, not a zone)
+            raise ZoneInfoNotFoundError(zone)
         _zone(zone)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         found.append(f"unknown time zone {zone!r}")

@@ -57,7 +57,16 @@ def test_the_walkthrough_in_usage(
     assert (ticket()["sla_state"], ticket()["sla_due_at"]) == ("running", "2026-03-03T13:00:00Z")
     # 5. The worker: the warning at 12:00 (75 % of 4 business hours), the breach at 13:00.
     assert worker_at(at(3, 11, 59)) == 0
-    assert worker_at(at(3, 12, 0, )) == 1
+    assert (
+        worker_at(
+            at(
+                3,
+                12,
+                0,
+            )
+        )
+        == 1
+    )
     assert ticket()["sla_state"] == "at_risk"
     assert worker_at(at(3, 13, 0)) == 1
     assert (ticket()["sla_state"], ticket()["sla_due_at"]) == ("breached", "2026-03-03T13:00:00Z")
@@ -71,7 +80,10 @@ def test_the_walkthrough_in_usage(
     assert sla["calendar"]["name"] == "Business hours"
     first, resolution = sla["timers"]
     assert (first["kind"], first["state"], first["met_at"], first["late_seconds"]) == (
-        "first_response", "met", "2026-03-02T09:10:00Z", None,
+        "first_response",
+        "met",
+        "2026-03-02T09:10:00Z",
+        None,
     )
     assert {key: resolution[key] for key in ("state", "due_at", "warned_at", "breached_at", "met_at")} == {
         "state": "met_late",
@@ -92,7 +104,11 @@ def test_the_walkthrough_in_usage(
     events = client.get(f"{API}/tickets/{ticket_id}/events?limit=100", headers=as_agent).json()["data"]
     trail = [(e["action"], e["field"], e["reason"]) for e in events if e["action"].startswith("sla_")]
     assert trail == [
-        ("sla_attached", "first_response", "policy 'Urgent': 30 business minutes on calendar 'Business hours'"),
+        (
+            "sla_attached",
+            "first_response",
+            "policy 'Urgent': 30 business minutes on calendar 'Business hours'",
+        ),
         ("sla_attached", "resolution", "policy 'Urgent': 240 business minutes on calendar 'Business hours'"),
         ("sla_met", "first_response", "met 20 min early"),
         ("sla_paused", "resolution", "ticket on_hold"),

@@ -317,6 +317,7 @@ def with_day(index: int, ranges: tuple[Range, ...]) -> tuple[tuple[Range, ...], 
     [
         ("Mars/Base", OK_WEEK, "unknown time zone 'Mars/Base'"),
         ("", OK_WEEK, "unknown time zone ''"),
+        ("localtime", OK_WEEK, "unknown time zone 'localtime'"),  # a file zoneinfo reads, not an IANA name
         ("Europe/Berlin", with_day(1, ((1020, 540),)), "tuesday: range 17:00-09:00 ends before it starts"),
         (
             "Europe/Berlin",
