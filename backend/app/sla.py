@@ -207,7 +207,9 @@ def _timer(rule: TimerRule, policy: Policy, facts: Facts, now: datetime) -> Time
             counting,
             timedelta(seconds=target * 60 * policy.warn_at_percent / 100),
         )
-    horizon = end if end is not None else now
+    # How far the clock has counted: a paused timer stopped at its pause (its due time, projected
+    # as if counting resumed there, has not come while it is paused).
+    horizon = end if end is not None else (pauses[-1].started_at if paused_now else now)
     warned_at = warn_at if warn_at is not None and warn_at <= horizon else None
     breached_at = due_at if due_at <= horizon and not (met_at is not None and met_at <= due_at) else None
     if met_at is not None:
@@ -249,14 +251,17 @@ def evaluate(policy: Policy | None, facts: Facts, now: datetime) -> dict[TimerKi
 
 
 def summary(timers: Iterable[Timer]) -> tuple[SlaState, datetime | None]:
-    """The ticket's sla_state and sla_due_at: breached over at risk over running over paused over
-    met; the due time is the nearest among the timers still counting."""
+    """The ticket's sla_state and sla_due_at: breached (breached, met late, or paused after its
+    breach) over at risk over running over paused over met; the due time is the nearest among the
+    timers still counting."""
     timers = list(timers)
     states = {t.state for t in timers}
     due = min((t.due_at for t in timers if t.counting), default=None)
     if not timers:
         return SlaState.none, None
-    if states & {TimerState.breached, TimerState.met_late}:
+    if states & {TimerState.breached, TimerState.met_late} or any(
+        t.state == TimerState.paused and t.breached_at is not None for t in timers
+    ):
         return SlaState.breached, due
     if any(t.state == TimerState.running and t.warned_at is not None for t in timers):
         return SlaState.at_risk, due
