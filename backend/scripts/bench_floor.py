@@ -26,7 +26,7 @@ from app.ticket_query import encode_cursor, query_fingerprint
 
 COLUMNS = (
     "title, description, priority, assignee_id, team_id, id, status, reporter_id, created_at, updated_at, "
-    "resolved_at, closed_at, resolution, reopen_count, version"
+    "resolved_at, closed_at, resolution, reopen_count, version, sla_due_at, sla_state"
 )
 NAMES = [c.strip() for c in COLUMNS.split(",")]
 COUNT_LIMIT: int = Settings.model_fields["TICKET_COUNT_LIMIT"].default  # the API's default

@@ -203,3 +203,24 @@ def test_a_ticket_no_policy_applies_to(
         "calendar": None,
         "timers": [],
     }
+
+
+def test_a_priority_change_attaches_the_policy_from_the_creation(
+    client: TestClient, clock: Clock, office: tuple[Calendar, SlaPolicy], as_agent: dict[str, str]
+) -> None:
+    clock(MON)
+    ticket = create_ticket(client, as_agent, priority="high")  # no policy for high here
+    assert sla_of(client, as_agent, ticket["id"])["timers"] == []
+    clock(MON + timedelta(hours=1))
+    response = client.patch(f"{API}/tickets/{ticket['id']}", json={"priority": "urgent"}, headers=as_agent)
+    assert response.status_code == 200, response.text
+    assert (response.json()["sla_state"], response.json()["sla_due_at"]) == (
+        "breached",
+        at(MON + timedelta(minutes=30)),
+    )
+    body = sla_of(client, as_agent, ticket["id"])
+    first, resolution = timers(body)["first_response"], timers(body)["resolution"]
+    assert body["policy"]["name"] == "Urgent"
+    # Counted from the creation, not from the change: the first response was already 30 min late.
+    assert first["started_at"] == at(MON) and first["state"] == "breached" and first["late_seconds"] == 1800
+    assert resolution["due_at"] == at(MON + timedelta(hours=4)) and resolution["late_seconds"] is None

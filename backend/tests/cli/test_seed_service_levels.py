@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from typer.testing import CliRunner
 
 from app import sla
+from app.cli import app
 from app.core import database
 from app.core.config import get_settings
 from app.crud import sla_timers
@@ -104,6 +106,28 @@ def test_the_default_calendar_and_policies_are_installed(rebuilt: dict[str, Any]
 
 
 def test_the_request_path_rebuilds_exactly_the_stored_timers(rebuilt: dict[str, Any]) -> None:
+    assert_agree(rebuilt)
+
+
+def test_a_calendar_in_another_time_zone_agrees_too(
+    runner: CliRunner, scratch_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SLA_TIME_ZONE puts the business hours in New York (with its DST changes in the year)."""
+    monkeypatch.setenv("SLA_TIME_ZONE", "America/New_York")
+    get_settings.cache_clear()
+    try:
+        args = ["seed", "--yes", "--tickets", "80", "--users", "20", "--teams", "2", "--seed", "5"]
+        result = runner.invoke(app, args)
+    finally:
+        monkeypatch.delenv("SLA_TIME_ZONE")
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    rebuilt = asyncio.run(_rebuild(scratch_url))
+    assert rebuilt["calendars"][1].time_zone == "America/New_York"
+    assert_agree(rebuilt)
+
+
+def assert_agree(rebuilt: dict[str, Any]) -> None:
     for ticket_id, (ticket, policy, _facts, timers, stored) in rebuilt["tickets"].items():
         assert policy is not None and set(stored) == set(timers) == set(TimerKind), ticket_id
         for kind, timer in timers.items():

@@ -64,8 +64,8 @@ def assert_events_are_append_only(url: str) -> None:
                 conn.execute(
                     text(
                         "INSERT INTO tickets (id, title, priority, status, reporter_id, created_at, updated_at,"
-                        " reopen_count, version) VALUES (:id, 'Printer on fire', 'high', 'open', 1,"
-                        " '2026-01-01', '2026-01-01', 0, 1)"
+                        " reopen_count, version, sla_state) VALUES (:id, 'Printer on fire', 'high', 'open', 1,"
+                        " '2026-01-01', '2026-01-01', 0, 1, 'none')"
                     ),
                     {"id": ticket_id},
                 )
