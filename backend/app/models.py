@@ -486,7 +486,11 @@ class Ticket(TicketBase, table=True):
     version: int = 1
     # The service level (app.sla keeps them): the nearest due time of a running timer, and a summary.
     sla_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    sla_state: SlaState = Field(default=SlaState.none, sa_type=enum_type(SlaState, "sla_state"))
+    sla_state: SlaState = Field(
+        default=SlaState.none,
+        sa_type=enum_type(SlaState, "sla_state"),
+        sa_column_kwargs={"server_default": SlaState.none.value},  # rows from before migration 0007
+    )
     # Sort keys computed by the database from priority and status (urgent > ... > low; lifecycle order).
     priority_rank: int | None = Field(
         default=None,

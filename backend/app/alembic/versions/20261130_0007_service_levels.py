@@ -144,7 +144,6 @@ def upgrade() -> None:
             sa.Column('sla_state', sa.String(9), nullable=False, server_default='none'),
         )
         op.create_check_constraint('sla_state', 'tickets', f"sla_state IN ({_listed(SLA_STATES)})")
-        op.alter_column('tickets', 'sla_state', server_default=None)
     op.create_index('ix_tickets_sla_due_at_id', 'tickets', ['sla_due_at', 'id'], unique=False)
     op.create_index('ix_tickets_sla_state_created_at_id', 'tickets', ['sla_state', 'created_at', 'id'], unique=False)
     # The built-in calendar (literal SQL: offline migrations render it too).
