@@ -453,6 +453,9 @@ def test_a_page_reads_what_the_list_promises_and_no_more(
     body, totals = run("q=firmware OR vpn")
     assert (names(corpus, body), body["count"]) == (["vpn", "dns", "laptop", "printer"], 3)
     assert totals == [[4, 4], [None, None]]
+    # The comment arm reads only what the page still needs, plus one.
+    body, totals = run("q=firmware OR vpn&limit=2")
+    assert (names(corpus, body), totals) == (["vpn", "dns"], [[4, 4], [None]])
     # The own-text arm fills the page: the comment arm is not read.
     body, totals = run("q=firmware OR vpn&limit=1")
     assert (names(corpus, body), totals) == (["vpn"], [[4, 4]])
@@ -460,3 +463,8 @@ def test_a_page_reads_what_the_list_promises_and_no_more(
     cursor = run("q=firmware OR vpn&limit=3")[0]["next_cursor"]
     body, totals = run(f"q=firmware OR vpn&limit=3&cursor={cursor}")
     assert (names(corpus, body), totals) == (["printer"], [[None]])
+    # Sorted by a column, both arms are one statement; from a cursor, it does not count.
+    body, totals = run("q=firmware OR vpn&sort=-created_at&limit=1")
+    assert (names(corpus, body), totals) == (["laptop"], [[4, 4]])
+    body, totals = run(f"q=firmware OR vpn&sort=-created_at&limit=1&cursor={body['next_cursor']}")
+    assert (names(corpus, body), totals) == (["dns"], [[None, None]])
