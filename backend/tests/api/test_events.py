@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from app.crud import ticket_writes
-from app.models import TicketEvent, User
+from app.models import EventAction, TicketEvent, User
 from tests.api.test_tickets import counts
 from tests.utils import API, MAX_PAGES, create_ticket, move
 
@@ -108,6 +108,32 @@ def test_events_are_paginated_oldest_first(client: TestClient, as_agent: Headers
     )  # 5 created (title, description, priority, status, reporter) + 3
     assert page["data"] == everything[1:3]
     assert client.get(f"{API}/tickets/{ticket['id']}/events?limit=101", headers=as_agent).status_code == 422
+
+
+def test_events_are_listed_by_id_whatever_order_they_are_stored_in(
+    session: Session, client: TestClient, as_agent: Headers, agent: User
+) -> None:
+    ticket = create_ticket(client, as_agent)
+    created = [e["id"] for e in all_events(client, as_agent, ticket["id"])]
+    high = 1_900_000_000  # explicit ids, stored newest first
+    for event_id in (high + 1, high):
+        session.add(
+            TicketEvent(
+                id=event_id,
+                ticket_id=ticket["id"],
+                actor_id=agent.id,
+                action=EventAction.noted,
+                ticket_version=1,
+            )
+        )
+        session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        # Rows in storage order unless the query orders them (SQLite's plan reads its (ticket_id, id)
+        # index, so there the order is the index's either way).
+        session.execute(text("SET LOCAL enable_indexscan = off"))
+        session.execute(text("SET LOCAL enable_bitmapscan = off"))
+    listed = client.get(f"{API}/tickets/{ticket['id']}/events?limit=100", headers=as_agent).json()
+    assert [e["id"] for e in listed["data"]] == [*created, high, high + 1]
 
 
 @pytest.mark.parametrize(

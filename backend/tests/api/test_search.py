@@ -411,3 +411,60 @@ def test_search_does_not_depend_on_the_servers_text_search_configuration(
     session.exec(text("SET LOCAL default_text_search_config = 'pg_catalog.simple'"))
     session.commit()
     assert names(corpus, get(client, corpus.agent, "q=connections").json()) == ["vpn"]  # stemmed
+
+
+def test_a_page_reads_what_the_list_promises_and_no_more(
+    client: TestClient, corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """app.crud.ticket_list's plan, as the statements a page runs: one statement a page, reading the
+    page and one row more; the total counted only up to the limit plus one, once, by the first
+    statement; a relevance search reads its arms in order (own text, then comments) and not the
+    comment arm once the page is full, nor the own-text arm from a cursor already past it."""
+    from app.crud import ticket_list
+    from app.crud.prepared import Prepared
+
+    monkeypatch.setattr(get_settings(), "TICKET_COUNT_LIMIT", 3)
+    read: list[list[Any]] = []  # the rows of each list statement a request runs
+    rows = Prepared.rows
+
+    async def recorded(self: Prepared, connection: Any, params: Any) -> Any:
+        result = await rows(self, connection, params)
+        if any(column.name == "sort_key" for column in self.statement.selected_columns):
+            read.append([list(row) for row in result])
+        return result
+
+    monkeypatch.setattr(Prepared, "rows", recorded)
+    width = len(ticket_list._PUBLIC_NAMES) + 1  # a row's fields and its sort key
+
+    def run(query: str) -> tuple[Any, list[list[Any]]]:
+        read.clear()
+        body = get(client, corpus.agent, query).json()
+        # Per statement, the total each row carries (None: the statement does not count).
+        return body, [[row[width] if len(row) > width else None for row in statement] for statement in read]
+
+    # One statement: limit + 1 rows (whether there is a next page), each with the total (6 match),
+    # counted up to 3 + 1.
+    body, totals = run("limit=2")
+    assert (names(corpus, body), body["count"], body["count_exact"]) == (["laptop", "mail"], 3, False)
+    assert totals == [[4, 4, 4]]
+    assert run("limit=2&exact_count=true")[1] == [[6, 6, 6]]
+    # By relevance: the own-text matches (vpn, dns), then the comment-only ones (laptop, printer),
+    # read without the total again.
+    body, totals = run("q=firmware OR vpn")
+    assert (names(corpus, body), body["count"]) == (["vpn", "dns", "laptop", "printer"], 3)
+    assert totals == [[4, 4], [None, None]]
+    # The comment arm reads only what the page still needs, plus one.
+    body, totals = run("q=firmware OR vpn&limit=2")
+    assert (names(corpus, body), totals) == (["vpn", "dns"], [[4, 4], [None]])
+    # The own-text arm fills the page: the comment arm is not read.
+    body, totals = run("q=firmware OR vpn&limit=1")
+    assert (names(corpus, body), totals) == (["vpn"], [[4, 4]])
+    # A cursor in the comment-only matches: the own-text arm is not read again.
+    cursor = run("q=firmware OR vpn&limit=3")[0]["next_cursor"]
+    body, totals = run(f"q=firmware OR vpn&limit=3&cursor={cursor}")
+    assert (names(corpus, body), totals) == (["printer"], [[None]])
+    # Sorted by a column, both arms are one statement; from a cursor, it does not count.
+    body, totals = run("q=firmware OR vpn&sort=-created_at&limit=1")
+    assert (names(corpus, body), totals) == (["laptop"], [[4, 4]])
+    body, totals = run(f"q=firmware OR vpn&sort=-created_at&limit=1&cursor={body['next_cursor']}")
+    assert (names(corpus, body), totals) == (["dns"], [[None, None]])
