@@ -89,7 +89,9 @@ def test_wait_for_the_server_only(runner: CliRunner, point_cli_at: PointAt) -> N
 def without_venv_env(**extra: str) -> dict[str, str]:
     """A new shell's environment: the virtualenv is not activated, not on PATH."""
     path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != VENV_BIN)
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "COV_CORE_SOURCE")}
+    # Nor this suite's coverage hook: the scripts run a suite of their own under `coverage run`.
+    hidden = ("VIRTUAL_ENV", "COV_CORE_SOURCE", "COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
     return {**env, "PATH": path, **extra}
 
 
