@@ -19,14 +19,11 @@ from sqlmodel import Session, col, delete, select
 from app.factories import DEMO_PASSWORD, UserFactory
 from app.main import app
 from app.models import IdempotencyKey, Role, Ticket, User
+from tests.coverage_hook import without_hook
 
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).parent
-# The generator and mypy run none of app/: without coverage's subprocess hook, which would only slow
-# them down (it measures app/ in the Python processes the tests start).
-TOOL_ENV = {
-    k: v for k, v in os.environ.items() if k not in ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")
-}
+TOOL_ENV = without_hook()  # the generator and mypy run none of app/ (tests/coverage_hook.py)
 
 
 @pytest.fixture(scope="module")
