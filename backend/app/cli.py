@@ -14,47 +14,31 @@ import asyncio
 import functools
 import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, ParamSpec, TypeVar
 
 import typer
-from alembic.util.exc import CommandError
-from pydantic import ValidationError
-from rich import box
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Column, Table
 from rich.text import Text
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlmodel import Session, SQLModel
-from tenacity import (
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_delay,
-    wait_fixed,
-)
 
-from app import crud, factories, seed_load
-from app import seed as seeding
-from app.core import migrations, passwords, security
 from app.core.config import ConfigError, get_settings
-from app.core.database import Database, create_async_db_engine
-from app.core.db import create_db_engine, get_engine
-from app.models import Role, User, UserCreate
+
+# Speed: each command imports what it needs when it runs (`db wait` needs neither alembic, nor the
+# models, nor the factories' faker), so that a `db` process starts in a fraction of a second.
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from app import seed as seeding
+    from app.core.database import Database
+    from app.models import User, UserCreate
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_AT_HEAD = 1, 2, 3, 4
 EXIT_REFUSED, EXIT_SCHEMA_DIFFERS, EXIT_INTERRUPTED = 5, 6, 130
@@ -88,6 +72,13 @@ def one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def loaded(module: str, name: str) -> tuple[type[BaseException], ...]:
+    """The exception class `module.name` if that module has been imported, else no class: an
+    exception of a module never imported cannot have been raised (the modules load lazily)."""
+    found = sys.modules.get(module)
+    return (getattr(found, name),) if found is not None else ()
+
+
 def command(func: Callable[P, R]) -> Callable[P, R]:
     """Turn every known failure into one red line on stderr and its documented exit code."""
 
@@ -98,7 +89,7 @@ def command(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except CliError as exc:
             code, message, details = exc.code, str(exc), exc.details
-        except migrations.SeveralHeads as exc:
+        except loaded("app.core.migrations", "SeveralHeads") as exc:
             code, message = EXIT_NOT_AT_HEAD, str(exc)
         except KeyboardInterrupt:
             code, message = EXIT_INTERRUPTED, "interrupted"
@@ -109,7 +100,7 @@ def command(func: Callable[P, R]) -> Callable[P, R]:
                 EXIT_UNREACHABLE,
                 f"database unreachable: {one_line(exc.orig or exc)}",
             )
-        except CommandError as exc:
+        except loaded("alembic.util.exc", "CommandError") as exc:
             code, message = EXIT_USAGE, one_line(exc)
         except SQLAlchemyError as exc:
             code, message = EXIT_FAILED, f"database error: {one_line(exc)}"
@@ -125,11 +116,15 @@ def database_url() -> str:
     return get_settings().SQLALCHEMY_DATABASE_URI
 
 
-def engine() -> Engine:
+def engine() -> "Engine":
+    from app.core.db import get_engine
+
     return get_engine()
 
 
 def current_revision() -> str | None:
+    from app.core import migrations
+
     with engine().connect() as connection:
         return migrations.current_revision(connection)
 
@@ -137,8 +132,9 @@ def current_revision() -> str | None:
 T = TypeVar("T")
 
 
-def with_database(work: Callable[[Database], Awaitable[T]]) -> T:
+def with_database(work: "Callable[[Database], Awaitable[T]]") -> T:
     """Run async data access (app.crud) from a command: an event loop and an async engine of its own."""
+    from app.core.database import Database, create_async_db_engine
 
     async def main() -> T:
         async_engine = create_async_db_engine(database_url())
@@ -208,6 +204,10 @@ def wait(
     A problem that waiting cannot fix (the database does not exist, the login is refused) fails at
     once with exit 3 instead of retrying until the timeout.
     """
+    from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+    from app.core.db import create_db_engine
+
     started = time.monotonic()
     if timeout is None:
         timeout = float(get_settings().DB_WAIT_SECONDS)
@@ -265,6 +265,8 @@ def upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Upgrade the schema to REVISION (default: head)."""
+    from app.core import migrations
+
     quiet_alembic()
     migrations.upgrade(database_url(), revision)
     out.print(f"schema at {current_revision()}")
@@ -277,6 +279,8 @@ def downgrade(
     revision: Annotated[str, typer.Argument(help="-1 (one step), -2, ..., base, or a revision id.")],
 ) -> None:
     """Downgrade the schema to REVISION (`db downgrade -1` goes one migration back)."""
+    from app.core import migrations
+
     quiet_alembic()
     migrations.downgrade(database_url(), revision)
     out.print(f"schema at {current_revision() or 'base (empty)'}")
@@ -293,6 +297,8 @@ def current() -> None:
 @command
 def heads() -> None:
     """Print the migrations' head revision(s)."""
+    from app.core import migrations
+
     for head in migrations.head_revisions():
         out.print(head)
 
@@ -301,6 +307,8 @@ def heads() -> None:
 @command
 def history() -> None:
     """List the migrations, newest first."""
+    from app.core import migrations
+
     for script in migrations.script_directory().walk_revisions():
         out.print(f"{script.revision}  {script.doc}", highlight=False, soft_wrap=True)
 
@@ -309,6 +317,8 @@ def history() -> None:
 @command
 def check() -> None:
     """Exit 0 only when the database is at the migrations' single head (else 4)."""
+    from app.core import migrations
+
     head = migrations.head_revision()
     revision = current_revision()
     if revision != head:
@@ -325,6 +335,8 @@ def migrate() -> None:
     table (made by hand or by an older tool) are compared with the migrations: identical -> stamped
     at head, no DDL run; different -> refused with the differences listed (exit 6), nothing changed.
     """
+    from app.core import migrations
+
     quiet_alembic()
     head = migrations.head_revision()
     with engine().begin() as conn:
@@ -347,15 +359,18 @@ def migrate() -> None:
     out.print(f"schema at {current_revision()}")
 
 
-# Tables whose rows do not make a database "hold data" (schema bookkeeping, transient state).
-NOT_DATA = frozenset({migrations.VERSION_TABLE, "db_metadata", "login_throttle"})
-
-
 def holds_data() -> bool:
     """Whether any of the app's tables has a row (False for a database without tables)."""
+    from sqlmodel import Session, SQLModel
+
+    from app import seed_load
+    from app.core import migrations
+
+    # Tables whose rows do not make a database "hold data" (schema bookkeeping, transient state).
+    not_data = frozenset({migrations.VERSION_TABLE, "db_metadata", "login_throttle"})
     with Session(engine()) as session:
         existing = set(migrations.table_names(session.connection()))
-        tables = [name for name in SQLModel.metadata.tables if name in existing and name not in NOT_DATA]
+        tables = [name for name in SQLModel.metadata.tables if name in existing and name not in not_data]
         return seed_load.has_rows(session=session, tables=tables)
 
 
@@ -415,6 +430,8 @@ def interruptible() -> Iterator[Callable[[], None]]:
 
 def reset_schema() -> str:
     """Drop everything and migrate to head in one transaction; returns the head."""
+    from app.core import migrations
+
     quiet_alembic()
     head = migrations.head_revision()  # before connecting: several heads is exit 4, whatever the database
     with interruptible(), engine().begin() as conn:
@@ -441,6 +458,9 @@ def reset(yes: YesOption = False, force: ForceOption = False) -> None:
 
 
 DEFAULT_TEAMS, DEFAULT_USERS, DEFAULT_TICKETS = 8, 200, 2_000
+# app.seed's limits, for the help (importing app.seed would load the factories and faker for every
+# command); tests/cli/test_seed_command.py checks that they are the same.
+MAX_TEAMS, MAX_USERS, MAX_TICKETS = 10_000, 1_000_000, 5_000_000
 ANCHOR_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
 
 
@@ -448,12 +468,12 @@ ANCHOR_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%
 @command
 def seed(
     tickets: Annotated[
-        int, typer.Option(help=f"Tickets to create (0 to {seeding.MAX_TICKETS:,}).")
+        int, typer.Option(help=f"Tickets to create (0 to {MAX_TICKETS:,}).")
     ] = DEFAULT_TICKETS,
     users: Annotated[
-        int, typer.Option(help=f"Users, the 3 demo logins included (3 to {seeding.MAX_USERS:,}).")
+        int, typer.Option(help=f"Users, the 3 demo logins included (3 to {MAX_USERS:,}).")
     ] = DEFAULT_USERS,
-    teams: Annotated[int, typer.Option(help=f"Teams (1 to {seeding.MAX_TEAMS:,}).")] = DEFAULT_TEAMS,
+    teams: Annotated[int, typer.Option(help=f"Teams (1 to {MAX_TEAMS:,}).")] = DEFAULT_TEAMS,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Random seed: the same seed and counts give the same rows.")
     ] = None,
@@ -479,6 +499,10 @@ def seed(
     unless --yes (never for an empty database); refuses in production unless --force. Interrupted,
     it leaves the empty migrated schema, never part of the data.
     """
+    from sqlmodel import Session
+
+    from app import seed as seeding
+
     try:
         plan = seeding.make_plan(teams=teams, users=users, tickets=tickets, seed=seed, anchor=anchor)
     except seeding.SeedError as exc:
@@ -510,8 +534,19 @@ def seed(
 
 
 @contextmanager
-def seed_progress(plan: seeding.Plan, check: Callable[[], None]) -> Iterator[seeding.Progress]:
+def seed_progress(plan: "seeding.Plan", check: Callable[[], None]) -> "Iterator[seeding.Progress]":
     """A progress bar; each update first calls `check()` (which raises if the seed was interrupted)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from app import seed as seeding
+
     columns = (
         TextColumn("{task.description:<25}"),
         BarColumn(bar_width=20),
@@ -534,7 +569,14 @@ def seed_progress(plan: seeding.Plan, check: Callable[[], None]) -> Iterator[see
         bar.update(task, description="done")
 
 
-def print_seed_summary(plan: seeding.Plan, elapsed: float) -> None:
+def print_seed_summary(plan: "seeding.Plan", elapsed: float) -> None:
+    from rich import box
+    from rich.table import Column, Table
+    from sqlmodel import Session
+
+    from app import factories, seed_load
+    from app import seed as seeding
+
     with Session(engine()) as session:
         counts = seed_load.count_rows(session=session, tables=[str(m.__tablename__) for m in seeding.TABLES])
     total = sum(counts.values())
@@ -579,6 +621,9 @@ def create_superuser(
     ] = False,
 ) -> None:
     """Create an admin account (idempotent with --from-settings, as prestart runs it)."""
+    from app import crud
+    from app.core import passwords
+
     if from_settings:
         out.print(ensure_first_superuser())
         return
@@ -590,7 +635,7 @@ def create_superuser(
     if problem := passwords.weakness(user_in.password, [user_in.email]):
         fail(f"invalid superuser: password: {problem}", EXIT_USAGE)
 
-    async def create(db: Database) -> User | None:
+    async def create(db: "Database") -> "User | None":
         if await crud.get_user_by_email(db=db, email=user_in.email) is not None:
             return None
         return await crud.create_user(db=db, user_in=user_in)
@@ -601,7 +646,11 @@ def create_superuser(
     out.print(f"created admin {user.email}")
 
 
-def superuser_input(email: str, password: str) -> UserCreate:
+def superuser_input(email: str, password: str) -> "UserCreate":
+    from pydantic import ValidationError
+
+    from app.models import Role, UserCreate
+
     try:
         return UserCreate(email=email, password=password, role=Role.admin, full_name="Administrator")
     except ValidationError as exc:
@@ -616,10 +665,13 @@ def ensure_first_superuser() -> str:
     The settings were checked when read: outside ENVIRONMENT=local the password passes the policy;
     in local the development placeholder is allowed.
     """
+    from app import crud
+    from app.core import security
+
     settings = get_settings()
     user_in = superuser_input(settings.FIRST_SUPERUSER, settings.FIRST_SUPERUSER_PASSWORD)
 
-    async def ensure(db: Database) -> str:
+    async def ensure(db: "Database") -> str:
         if await crud.get_user_by_email(db=db, email=user_in.email) is not None:
             return f"first superuser {user_in.email} already exists"
         hashed = security.hash_password(user_in.password)
@@ -639,7 +691,7 @@ def sla_defaults(
 ) -> None:
     """Install the default SLA policies (urgent, high, medium, low) on a Monday-Friday 09:00-17:00
     calendar, unless a policy exists already (then nothing changes)."""
-    from app import calendars
+    from app import calendars, crud
 
     zone = time_zone or get_settings().SLA_TIME_ZONE
     if problems := calendars.problems(zone, None):

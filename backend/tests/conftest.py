@@ -16,7 +16,8 @@ os.environ["METRICS_TOKEN"] = METRICS_TOKEN = "test-metrics-scrape-token"
 
 import threading  # noqa: E402
 import time  # noqa: E402
-from typing import Any  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from typing import Any, TypeVar  # noqa: E402
 
 import anyio.from_thread  # noqa: E402
 import pytest  # noqa: E402
@@ -97,13 +98,9 @@ def connection(portal: BlockingPortal, async_engine: AsyncEngine) -> Iterator[As
         portal.call(conn.close)
 
 
-@pytest.fixture
-def session(portal: BlockingPortal, connection: AsyncConnection) -> Iterator[Session]:
-    """A session inside the test's transaction (rolled back when the test ends).
-
-    Code under test may commit: with `create_savepoint` its commits release savepoints and the
-    outer transaction still undoes everything.
-    """
+@contextmanager
+def session_on(portal: BlockingPortal, connection: AsyncConnection) -> Iterator[Session]:
+    """A session inside `connection`'s transaction (what the `session` fixture yields)."""
     sync_session = Session(
         bind=connection.sync_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
@@ -112,6 +109,17 @@ def session(portal: BlockingPortal, connection: AsyncConnection) -> Iterator[Ses
         yield proxy  # type: ignore[misc]
     finally:
         proxy.close()
+
+
+@pytest.fixture
+def session(portal: BlockingPortal, connection: AsyncConnection) -> Iterator[Session]:
+    """A session inside the test's transaction (rolled back when the test ends).
+
+    Code under test may commit: with `create_savepoint` its commits release savepoints and the
+    outer transaction still undoes everything.
+    """
+    with session_on(portal, connection) as test_session:
+        yield test_session
 
 
 RunDb = Callable[[Callable[[Database], Awaitable[Any]]], Any]
@@ -144,10 +152,9 @@ class ContractCheckingClient(TestClient):
         return response
 
 
-@pytest.fixture
-def client(portal: BlockingPortal, connection: AsyncConnection, session: Session) -> Iterator[TestClient]:
-    """The API, its database joined to the test's transaction (each request a Database on the test's
-    connection, in the test's loop); every response is checked against the OpenAPI schema."""
+@contextmanager
+def client_on(portal: BlockingPortal, connection: AsyncConnection) -> Iterator[TestClient]:
+    """The API with its database on `connection`, in `portal`'s loop (what the `client` fixture yields)."""
 
     async def same_connection() -> Any:
         shared = ConnectionDatabase(connection)
@@ -165,6 +172,14 @@ def client(portal: BlockingPortal, connection: AsyncConnection, session: Session
         app.dependency_overrides.clear()
 
 
+@pytest.fixture
+def client(portal: BlockingPortal, connection: AsyncConnection, session: Session) -> Iterator[TestClient]:
+    """The API, its database joined to the test's transaction (each request a Database on the test's
+    connection, in the test's loop); every response is checked against the OpenAPI schema."""
+    with client_on(portal, connection) as test_client:
+        yield test_client
+
+
 # --- People and tickets ---------------------------------------------------------------------------
 
 from app.factories import TeamFactory, UserFactory  # noqa: E402
@@ -173,6 +188,14 @@ from scripts.benchkit import free_port  # noqa: E402
 from tests.utils import API, auth  # noqa: E402
 
 MakeUser = Callable[..., User]
+T = TypeVar("T")
+
+
+def stored(session: Session, row: T) -> T:
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row
 
 
 @pytest.fixture
@@ -180,11 +203,7 @@ def make_user(session: Session) -> MakeUser:
     """Store a user built by the factory (password: app.factories.DEMO_PASSWORD)."""
 
     def make(role: Role = Role.agent, **fields: Any) -> User:
-        user = UserFactory.build(role=role, **fields)
-        session.add(user)
-        session.commit()
-        session.refresh(user)
-        return user
+        return stored(session, UserFactory.build(role=role, **fields))
 
     return make
 
@@ -192,11 +211,7 @@ def make_user(session: Session) -> MakeUser:
 @pytest.fixture
 def make_team(session: Session) -> Callable[..., Team]:
     def make(**fields: Any) -> Team:
-        team = TeamFactory.build(**fields)
-        session.add(team)
-        session.commit()
-        session.refresh(team)
-        return team
+        return stored(session, TeamFactory.build(**fields))
 
     return make
 

@@ -12,8 +12,6 @@ login, so existing accounts keep working.
 
 from collections.abc import Iterable
 
-from zxcvbn import zxcvbn
-
 MIN_SCORE = 2  # zxcvbn scores 0 (too guessable) to 4 (very unguessable); 0 and 1 are refused
 SCORED_PREFIX = 32
 
@@ -22,6 +20,9 @@ def weakness(password: str, user_inputs: Iterable[str] = ()) -> str | None:
     """Why `password` is refused, or None when it may be used."""
     if not password.strip():
         return "too easy to guess: only spaces"
+    # Imported here: its word lists would cost every process that reads the settings.
+    from zxcvbn import zxcvbn
+
     inputs = [word for value in user_inputs if value for word in _words(value)]
     result = zxcvbn(password[:SCORED_PREFIX], user_inputs=inputs, max_length=SCORED_PREFIX)
     if result["score"] >= MIN_SCORE:

@@ -25,6 +25,7 @@ from app.core import migrations
 from app.core.config import BACKEND_DIR
 from tests import databases
 from tests.cli.conftest import PointAt, one_error, revision
+from tests.coverage_hook import without_hook
 from tests.databases import is_postgres
 
 VENV_BIN = str(Path(sys.executable).parent)
@@ -89,7 +90,8 @@ def test_wait_for_the_server_only(runner: CliRunner, point_cli_at: PointAt) -> N
 def without_venv_env(**extra: str) -> dict[str, str]:
     """A new shell's environment: the virtualenv is not activated, not on PATH."""
     path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != VENV_BIN)
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "COV_CORE_SOURCE")}
+    # Nor this suite's coverage hook: the scripts run a suite of their own under `coverage run`.
+    env = {k: v for k, v in without_hook().items() if k not in ("VIRTUAL_ENV", "COV_CORE_SOURCE")}
     return {**env, "PATH": path, **extra}
 
 

@@ -136,6 +136,22 @@ def test_bad_counts_are_one_line_and_change_nothing(
     assert count(scratch_url, "teams") == 1
 
 
+def test_the_help_states_the_seeds_limits(runner: CliRunner) -> None:
+    """app.cli repeats app.seed's limits for the help (importing app.seed would load faker in every
+    `db` process): they are the same numbers."""
+    from app import cli
+
+    assert (cli.MAX_TEAMS, cli.MAX_USERS, cli.MAX_TICKETS) == (
+        seeding.MAX_TEAMS,
+        seeding.MAX_USERS,
+        seeding.MAX_TICKETS,
+    )
+    result = runner.invoke(app, ["seed", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for limit in (seeding.MAX_TEAMS, seeding.MAX_USERS, seeding.MAX_TICKETS):
+        assert f"{limit:,}" in result.output
+
+
 def dump(url: str) -> dict[str, list[tuple[object, ...]]]:
     """Every seeded row. Not the first admin from the settings: its password gets a fresh salt."""
     not_first_admin = f"WHERE email <> '{get_settings().FIRST_SUPERUSER}'"

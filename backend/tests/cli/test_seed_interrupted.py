@@ -17,13 +17,16 @@ import pytest
 from app.core import migrations
 from app.core.config import BACKEND_DIR
 from tests.cli.conftest import SEEDED_TABLES, connect, count, revision, rows
+from tests.coverage_hook import without_hook
 from tests.databases import is_postgres, scratch_database
 
 BIN = Path(sys.executable).parent
 
 
-def seed_process(url: str, tickets: int) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+def seed_process(url: str, tickets: int, *, measured: bool = True) -> subprocess.Popen[str]:
+    """`db seed` as a process; `measured=False` for one that will be killed with SIGKILL (it never
+    saves its coverage data: measuring it would only slow it down, tests/coverage_hook.py)."""
+    env = {k: v for k, v in (os.environ if measured else without_hook()).items() if k != "TEST_DATABASE_URL"}
     env.update(DATABASE_URL=url, PYTHONUNBUFFERED="1", PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}")
     command = ["db", "seed", "--yes", "--tickets", str(tickets), "--users", "300", "--seed", "5"]
     return subprocess.Popen(
@@ -83,7 +86,7 @@ def assert_empty_migrated_schema(url: str) -> None:
 
 
 def test_killed_seed_leaves_the_empty_migrated_schema(url: str) -> None:
-    process = seed_process(url, tickets_for(url))
+    process = seed_process(url, tickets_for(url), measured=False)
     try:
         wait_until_inserting(process, url)
         process.send_signal(signal.SIGKILL)
