@@ -305,10 +305,17 @@ def test_due_times_keep_local_business_hours_across_daylight_saving_changes(
     assert sla.evaluate(p, history, filed_utc)[RES].due_at == due_utc
 
 
-def test_a_paused_timer_does_not_breach_while_paused_but_one_breached_before_its_pause_stays_breached() -> None:
+def test_a_paused_timer_does_not_breach_while_paused_but_one_breached_before_its_pause_stays_breached() -> (
+    None
+):
     # On hold at 1 h with 3 h left; still on hold at 10 h: not breached (the clock is stopped).
     held = sla.evaluate(policy(), facts((0.25, S.in_progress), (1, S.on_hold)), h(10))[RES]
-    assert (held.state, held.breached_at, held.warned_at, held.due_at) == (TimerState.paused, None, None, h(4))
+    assert (held.state, held.breached_at, held.warned_at, held.due_at) == (
+        TimerState.paused,
+        None,
+        None,
+        h(4),
+    )
     # Breached at 4 h, then on hold at 5 h: paused, and the breach stands.
     late = sla.evaluate(policy(), facts((0.25, S.in_progress), (5, S.on_hold)), h(10))[RES]
     assert (late.state, late.breached_at, late.warned_at) == (TimerState.paused, h(4), h(3))
