@@ -95,15 +95,19 @@ def command(func: Callable[P, R]) -> Callable[P, R]:
             code, message = EXIT_INTERRUPTED, "interrupted"
         except ConfigError as exc:
             code, message = EXIT_USAGE, str(exc)
-        except OperationalError as exc:
-            code, message = (
-                EXIT_UNREACHABLE,
-                f"database unreachable: {one_line(exc.orig or exc)}",
-            )
         except loaded("alembic.util.exc", "CommandError") as exc:
             code, message = EXIT_USAGE, one_line(exc)
         except SQLAlchemyError as exc:
-            code, message = EXIT_FAILED, f"database error: {one_line(exc)}"
+            from app.core.migrations import missing_schema
+
+            if missing_schema(exc):
+                code = EXIT_NOT_AT_HEAD
+                said = one_line(getattr(exc, "orig", None) or exc)
+                message = f"database not migrated ({said}): run `db migrate`"
+            elif isinstance(exc, OperationalError):
+                code, message = EXIT_UNREACHABLE, f"database unreachable: {one_line(exc.orig or exc)}"
+            else:
+                code, message = EXIT_FAILED, f"database error: {one_line(exc)}"
         err.print(Text.assemble(("error:", "red"), f" {message}"), highlight=False, soft_wrap=True)
         for detail in details:
             err.print(f"  - {detail}", highlight=False, soft_wrap=True, markup=False)

@@ -33,7 +33,7 @@ from app.core.errors import (
     StaleVersion,
     Throttled,
 )
-from app.core.migrations import current_revision, head_revision
+from app.core.migrations import current_revision, head_revision, missing_schema
 
 error_log = logging.getLogger("app.errors")
 
@@ -114,16 +114,6 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 SCHEMA_BEHIND = "Database schema is not at head; run `db migrate`"
-# What a query says when a table or column it needs is missing: SQLite's messages, PostgreSQL's codes.
-_MISSING_SCHEMA_TEXT = ("no such table", "no such column")
-_MISSING_SCHEMA_CODES = frozenset({"42P01", "42703"})  # undefined_table, undefined_column
-
-
-def _missing_schema(exc: Exception) -> bool:
-    original = getattr(exc, "orig", None)
-    if getattr(original, "sqlstate", None) in _MISSING_SCHEMA_CODES:
-        return True
-    return any(text in str(original or "") for text in _MISSING_SCHEMA_TEXT)
 
 
 async def schema_behind() -> tuple[str | None, str] | None:
@@ -146,7 +136,7 @@ def describe_database_error(exc: Exception) -> str:
 
 
 async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
-    if _missing_schema(exc):
+    if missing_schema(exc):
         behind = await schema_behind()
         if behind is not None:
             error_log.warning(

@@ -36,6 +36,19 @@ def alembic_config(database_url: str | None = None, *, connection: Connection | 
     return config
 
 
+# What a query says when a table or column it needs is missing: SQLite's messages, PostgreSQL's codes.
+_MISSING_SCHEMA_TEXT = ("no such table", "no such column")
+_MISSING_SCHEMA_CODES = frozenset({"42P01", "42703"})  # undefined_table, undefined_column
+
+
+def missing_schema(exc: BaseException) -> bool:
+    """Whether a database error says the schema lacks a table or column (not migrated to head)."""
+    original = getattr(exc, "orig", None)
+    if getattr(original, "sqlstate", None) in _MISSING_SCHEMA_CODES:
+        return True
+    return any(text in str(original or "") for text in _MISSING_SCHEMA_TEXT)
+
+
 def script_directory() -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config())
 

@@ -68,7 +68,12 @@ def test_an_unknown_zone_is_one_error_line_and_nothing_written(runner: CliRunner
     assert count(scratch_url, "sla_recompute") == 0
 
 
-def test_an_unmigrated_database_is_one_error_line(runner: CliRunner, scratch_url: str) -> None:
+def test_an_unmigrated_database_is_one_error_line_saying_to_migrate(
+    runner: CliRunner, scratch_url: str
+) -> None:
     result = runner.invoke(app, ["sla-defaults"])
-    assert result.exit_code != 0
+    assert result.exit_code == 4  # not at head, as `db check` says it
     one_error(result.output, "sla_policies")  # the missing table, named by the database
+    assert "database not migrated (" in result.output
+    assert result.output.rstrip().endswith("run `db migrate`")
+    assert "unreachable" not in result.output
