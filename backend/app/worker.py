@@ -7,7 +7,7 @@ the notification outbox joins them here. Jobs claim their rows with `FOR UPDATE 
 PostgreSQL, so several workers (replicas) share the work without doing any of it twice; on SQLite
 one worker is enough.
 
-`worker --once` runs one pass and exits (cron-style deployments, tests). Otherwise a pass runs every
+`worker --once` runs one pass and exits (cron-style deployments, tests): 0, or 1 when a job failed. Otherwise a pass runs every
 WORKER_INTERVAL_SECONDS; SIGTERM or SIGINT lets the job in hand finish its batch and stops the
 process with exit code 0. A job that fails (the database is away) is logged and tried again at the
 next pass; the worker keeps running.
@@ -30,18 +30,19 @@ from app.crud import sla_clock
 
 logger = logging.getLogger("app.worker")
 
-Job = Callable[[Database, int], Awaitable[int]]
+# job(db, batch size, stop) -> how many items it handled; it stops between batches once `stop` is set.
+Job = Callable[[Database, int, asyncio.Event | None], Awaitable[int]]
 
 
-async def _sla_clock(db: Database, batch: int) -> int:
-    return await sla_clock.clock_pass(db, batch=batch)
+async def _sla_clock(db: Database, batch: int, stop: asyncio.Event | None) -> int:
+    return await sla_clock.clock_pass(db, batch=batch, stop=stop)
 
 
-async def _sla_recompute(db: Database, batch: int) -> int:
-    return await sla_clock.recompute_pass(db, batch=batch)
+async def _sla_recompute(db: Database, batch: int, stop: asyncio.Event | None) -> int:
+    return await sla_clock.recompute_pass(db, batch=batch, stop=stop)
 
 
-# name -> job(db, batch size) -> how many items it handled
+# The project's one worker: each pass runs these, in order.
 JOBS: dict[str, Job] = {"sla_clock": _sla_clock, "sla_recompute": _sla_recompute}
 
 
@@ -53,7 +54,7 @@ async def run_pass(db: Database, *, batch: int, stop: asyncio.Event | None = Non
             break
         started = time.perf_counter()
         try:
-            done[name] = count = await job(db, batch)
+            done[name] = count = await job(db, batch, stop)
         except Exception as exc:  # the next pass tries again
             done[name] = None
             logger.error(
@@ -61,7 +62,8 @@ async def run_pass(db: Database, *, batch: int, stop: asyncio.Event | None = Non
             )
             continue
         finally:
-            await db.end_reads()
+            with contextlib.suppress(Exception):  # a connection lost with the database
+                await db.end_reads()
         if count:
             logger.info(
                 "worker job %s handled %d in %.0f ms", name, count, (time.perf_counter() - started) * 1000
@@ -79,7 +81,7 @@ async def serve(*, once: bool, interval: float, batch: int) -> int:
         loop.add_signal_handler(signum, stop.set)
     try:
         if once:
-            done = await run_pass(db, batch=batch)
+            done = await run_pass(db, batch=batch, stop=stop)
             return 1 if any(count is None for count in done.values()) else 0
         logger.info("worker started: jobs %s every %.1f s", ", ".join(JOBS), interval)
         while not stop.is_set():
