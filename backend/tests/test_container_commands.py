@@ -1,6 +1,7 @@
 """The commands the containers run (prestart.sh, the server), run here on the host."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,37 @@ def test_server_refuses_placeholder_secret_in_production() -> None:
         'incident-desk: invalid configuration: SECRET_KEY is "changethis"; set a real value in .env '
         "or the environment (ENVIRONMENT=production)"
     ]
+
+
+def test_worker_command_runs_a_pass_and_stops_on_sigterm() -> None:
+    """docker-compose.yml's worker service: `worker` (loop) on the migrated database."""
+    with scratch_database() as url:
+        migrations.upgrade(url)
+        once = subprocess.run(
+            [str(BIN / "worker"), "--once"],
+            cwd=BACKEND_DIR,
+            env=env_for(url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert once.returncode == 0, once.stderr
+        worker = subprocess.Popen(
+            [str(BIN / "worker"), "--interval", "0.2"],
+            cwd=BACKEND_DIR,
+            env=env_for(url, LOG_LEVEL="INFO"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert worker.stderr is not None
+            assert "worker started" in worker.stderr.readline()
+            worker.send_signal(signal.SIGTERM)
+            _, stderr = worker.communicate(timeout=15)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        assert worker.returncode == 0, stderr
+        assert "worker stopped" in stderr and "Traceback" not in stderr

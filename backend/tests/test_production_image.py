@@ -12,9 +12,11 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import tomllib
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -25,6 +27,7 @@ import yaml
 from dotenv import dotenv_values
 from pydantic import ValidationError
 
+from app.core import migrations
 from app.core.config import BACKEND_DIR, Settings
 from scripts.benchkit import (
     dockerfile_cmd,
@@ -349,6 +352,49 @@ def test_prestart_and_the_server_run_on_a_read_only_root(read_only_root: list[st
     assert "Read-only file system" not in stderr and "Traceback" not in stderr, stderr
 
 
+def project_scripts() -> set[str]:
+    """The console scripts `pip install --editable .` (the build stage) puts in the image's venv."""
+    with open(BACKEND_DIR / "pyproject.toml", "rb") as handle:
+        return set(tomllib.load(handle)["project"]["scripts"])
+
+
+def test_the_worker_runs_on_a_read_only_root(read_only_root: list[str]) -> None:
+    assert "worker" in project_scripts()
+    with scratch_database() as url:
+        migrations.upgrade(url)
+        env = production_env(url)
+        once = subprocess.run(
+            [*read_only_root, str(BIN / "worker"), "--once"],
+            cwd=BACKEND_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert once.returncode == 0, once.stderr
+        worker = subprocess.Popen(
+            [*read_only_root, str(BIN / "worker"), "--interval", "0.2"],
+            cwd=BACKEND_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert worker.stderr is not None
+            started = worker.stderr.readline()  # JSON lines in production
+            assert json.loads(started)["message"].startswith("worker started"), started
+            worker.send_signal(signal.SIGTERM)  # what `docker compose stop` sends
+            _, stderr = worker.communicate(timeout=15)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        assert worker.returncode == 0, stderr
+        assert json.loads(stderr.splitlines()[-1])["message"] == "worker stopped"
+    assert "Read-only file system" not in once.stderr + stderr and "Traceback" not in once.stderr + stderr
+
+
 # --- Compose files --------------------------------------------------------------------------------
 
 compose_files = pytest.mark.skipif(
@@ -425,7 +471,7 @@ DEVELOPMENT_FILES = ("docker-compose.yml", "docker-compose.override.yml")
 def test_the_base_compose_file_is_production() -> None:
     services = compose(*PRODUCTION_FILES)["services"]
     assert "adminer" not in services
-    for name in ("prestart", "backend"):
+    for name in ("prestart", "backend", "worker"):
         service = services[name]
         assert service["build"] == {"context": "./backend", "dockerfile": "Dockerfile.production"}
         assert service["read_only"] is True and "/tmp" in service["tmpfs"]
@@ -438,6 +484,12 @@ def test_the_base_compose_file_is_production() -> None:
     assert backend["depends_on"]["prestart"] == {"condition": "service_completed_successfully"}
     assert services["prestart"].get("restart", "no") == "no"
     assert "ports" not in services["db"]
+    worker = services["worker"]
+    assert worker["image"] == backend["image"] and worker["depends_on"] == backend["depends_on"]
+    assert container_env(worker) == container_env(backend) and worker["restart"] == "always"
+    assert worker["command"] == ["worker"] and worker["command"][0] in project_scripts()
+    assert "ports" not in worker
+    assert worker["healthcheck"] == {"disable": True}  # the image's check asks the API on :8000
 
     chosen = compose(
         *PRODUCTION_FILES, BACKEND_PORT="9000", FORWARDED_ALLOW_IPS="10.0.0.5", METRICS_TOKEN="t"
@@ -502,6 +554,17 @@ def test_the_override_is_development(tmp_path: Path) -> None:
     backend = services["backend"]
     assert backend["read_only"] is False  # the sync, coverage and pytest write into /app
     assert backend["ports"] == ["8000:8000"]
+    worker = services["worker"]
+    assert worker["image"] == backend["image"] and worker["build"] == backend["build"]
+    assert container_env(worker) == container_env(backend) and worker["command"] == ["worker"]
+    assert "backend-data:/app/.data" in worker["volumes"] and worker["read_only"] is False
+    watch = {w["action"]: w for w in worker["develop"]["watch"]}
+    # no reload of its own: the code is synced and the worker restarted (SIGTERM, then a new one)
+    assert (watch["sync+restart"]["path"], watch["sync+restart"]["target"]) == ("./backend/app", "/app/app")
+    assert sorted(w["path"] for w in worker["develop"]["watch"] if w["action"] == "rebuild") == [
+        "./backend/poetry.lock",
+        "./backend/pyproject.toml",
+    ]
 
 
 @compose_files
