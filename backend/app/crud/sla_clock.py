@@ -39,22 +39,32 @@ def _stopped(stop: asyncio.Event | None) -> bool:
 async def _bring_up_to_date(
     session: AsyncSession, tickets: Sequence[Ticket], now: datetime
 ) -> list[TicketWrite]:
-    """Bring the timers of `tickets` (locked in `session`'s transaction) to `now`. Returns the
+    """Bring the timers of `tickets` (locked in `session`'s transaction) to `now`: the batch's
+    policies, timers and histories read in three queries, its writes flushed together. Returns the
     writes that recorded something (the caller commits, then runs their after-commit hooks)."""
-    policies = await sla_timers.load_policies(session) if tickets else []
-    writes = []
-    for ticket in tickets:
-        write = await ticket_writes.record_sla(session, ticket, now=now, policies=policies)
-        if write is not None:
-            writes.append(write)
-    return writes
+    if not tickets:
+        return []
+    ids = [ticket.id for ticket in tickets if ticket.id is not None]
+    return await ticket_writes.record_sla_many(
+        session,
+        tickets,
+        now=now,
+        policies=await sla_timers.load_policies(session),
+        stored=await sla_timers.stored_timers_many(session, ids),
+        facts=await sla_timers.load_facts_many(session, tickets),
+    )
 
 
 async def _anything_due(db: Database, at: datetime) -> bool:
     """One read on the index of next_check_at, outside any write transaction."""
     connection = await db.connection()
     found = (
-        await connection.execute(select(SlaTimer.ticket_id).where(col(SlaTimer.next_check_at) <= at).limit(1))
+        await connection.execute(
+            select(SlaTimer.ticket_id)
+            .where(col(SlaTimer.next_check_at) <= at)
+            .order_by(col(SlaTimer.next_check_at))
+            .limit(1)
+        )
     ).first()
     await db.end_reads()
     return found is not None

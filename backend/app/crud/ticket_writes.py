@@ -23,7 +23,7 @@ calls no hook; so does an edit that changes nothing (no version, no event).
 """
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +36,7 @@ from app import audit, sla
 from app.core.database import Database
 from app.core.request_context import current_request_id
 from app.crud import common, sla_timers
-from app.models import EventAction, Ticket, TicketEvent, User
+from app.models import EventAction, SlaTimer, Ticket, TicketEvent, TimerKind, User
 
 logger = logging.getLogger("app.ticket_writes")
 
@@ -222,11 +222,39 @@ async def record_sla(
     `now` (a warning or a breach recorded, as events without an actor, under a new version) and
     the before-commit hooks run; None when there was nothing to record. The caller commits, then
     calls `after_commit` with the writes."""
-    change = Change(WriteKind.sla, ticket, None, now=now)
-    if not await sla_timers.refresh(session, change, policies=policies):
-        return None
-    session.add_all(change.events)
+    writes = await record_sla_many(session, [ticket], now=now, policies=policies)
+    return writes[0] if writes else None
+
+
+async def record_sla_many(
+    session: AsyncSession,
+    tickets: Sequence[Ticket],
+    *,
+    now: datetime,
+    policies: list[sla.Policy],
+    stored: Mapping[int, dict[TimerKind, SlaTimer]] | None = None,
+    facts: Mapping[int, sla.Facts] | None = None,
+) -> list[TicketWrite]:
+    """`record_sla` for a batch of locked tickets, written in one flush: `stored` and `facts` (by
+    ticket id, app.crud.sla_timers' *_many loaders) spare each ticket its own reads."""
+    changes = []
+    for ticket in tickets:
+        assert ticket.id is not None
+        change = Change(WriteKind.sla, ticket, None, now=now)
+        recorded = await sla_timers.refresh(
+            session,
+            change,
+            policies=policies,
+            stored=None if stored is None else stored[ticket.id],
+            facts=None if facts is None else facts[ticket.id],
+        )
+        if recorded:
+            session.add_all(change.events)
+            changes.append(change)
+    if not changes:
+        return []
     await session.flush()
-    write = _described(change)
-    await _before(session, write)
-    return write
+    writes = [_described(change) for change in changes]
+    for write in writes:
+        await _before(session, write)
+    return writes

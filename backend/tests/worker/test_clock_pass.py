@@ -138,3 +138,23 @@ def test_a_recompute_job_goes_by_batches_and_is_deleted_at_the_end(
     assert session.exec(select(func.count()).select_from(SlaRecompute)).one() == 0
     versions = session.exec(select(Ticket.version).where(col(Ticket.id).in_(ids))).all()
     assert versions and set(versions) == {1}  # nothing changed: no recompute event, no new version
+
+
+def test_a_batch_is_read_and_written_in_a_few_statements_whatever_its_size(
+    run_db: RunDb, reporter: User, session: Session, statements: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_db(lambda db: add_policy(db, first_response=30, resolution=60))
+    ids = make_tickets(run_db, reporter, 8, monkeypatch, ago=timedelta(hours=2))
+    statements.clear()
+
+    assert run_db(lambda db: sla_clock.clock_pass(db, batch=50)) == 8
+    # the probe, the claim, the policies, the timers, the histories, then one flush (tickets, timers,
+    # events) in a savepoint: not a round of reads and writes per ticket. (The events' INSERT is one
+    # statement on PostgreSQL, one per row on SQLite, where SQLAlchemy does not batch it.)
+    shown = "\n".join(s[:90] for s in statements)
+    assert len([s for s in statements if not s.startswith("INSERT")]) <= 10, shown
+    assert len([s for s in statements if s.startswith("SELECT")]) == 5, shown
+    events = session.exec(
+        select(TicketEvent.ticket_id, TicketEvent.action).where(col(TicketEvent.actor_id).is_(None))
+    ).all()
+    assert len(events) == 8 * 4 and {tid for tid, _ in events} == set(ids)
