@@ -18,7 +18,9 @@ Steps, on the database DATABASE_URL names (default postgresql://postgres@127.0.0
      (state, warned_at, breached_at, next_check_at reset with an UPDATE: as if their due time had
      just passed), then `clock_pass` records them (a warning and a breach each) -> seconds for K,
      breaches/s, and the projected time for 100,000 at once
-  5. idle: `clock_pass` with nothing due, --idle-runs times: ms per pass and statements sent
+  5. replicas: the same timers made due again, and --workers `worker --once` processes (the real
+     entry point) started at once on the backlog -> seconds, their CPU
+  6. idle: `clock_pass` with nothing due, --idle-runs times: ms per pass and statements sent
 
 Wall time, the client's CPU (this process) and the server's CPU (the PostgreSQL backends of the
 pool's connections, from /proc, when readable) are printed for each step.
@@ -27,6 +29,7 @@ pool's connections, from /proc, when readable) are printed for each step.
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -207,6 +210,24 @@ async def main(args: argparse.Namespace) -> None:
         left = await scalar(db, "SELECT count(*) FROM sla_timers WHERE next_check_at <= now()")
         print(f"  timers still due after the pass: {left}")
 
+        if args.workers:
+            due = await make_due(db, args.due)
+            started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+            env = {**os.environ, "WORKER_BATCH_SIZE": str(batch), "LOG_LEVEL": "WARNING"}
+            workers = [
+                subprocess.Popen([str(BACKEND / ".venv/bin/worker"), "--once"], cwd=BACKEND, env=env)
+                for _ in range(args.workers)
+            ]
+            codes = [worker.wait() for worker in workers]
+            wall = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            left = await scalar(db, "SELECT count(*) FROM sla_timers WHERE next_check_at <= now()")
+            print(
+                f"breaches, {args.workers} `worker --once` processes at once: {due:,} timers in {wall:.1f} s "
+                f"({due / wall:,.0f} timers/s); exit codes {codes}; workers' CPU {cpu:.2f} s; still due: {left}"
+            )
+
         passes = []
         for _ in range(args.idle_runs):
             handled, cost = await measured(meter, sla_clock.clock_pass(db, batch=batch))
@@ -219,7 +240,9 @@ async def main(args: argparse.Namespace) -> None:
         )
         connection = await db.connection()
         plan = await connection.execute(
-            text("EXPLAIN SELECT ticket_id FROM sla_timers WHERE next_check_at <= now() LIMIT 1")
+            text(
+                "EXPLAIN SELECT ticket_id FROM sla_timers WHERE next_check_at <= now() ORDER BY next_check_at LIMIT 1"
+            )
         )
         print("  plan: " + " / ".join(row[0].strip() for row in plan))
         await db.end_reads()
@@ -241,4 +264,10 @@ if __name__ == "__main__":
         "--batch", type=int, default=0, help="tickets per transaction (default WORKER_BATCH_SIZE)"
     )
     parser.add_argument("--idle-runs", type=int, default=50)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=3,
+        help="then the same backlog again for this many `worker --once` (0: skip)",
+    )
     asyncio.run(main(parser.parse_args()))
