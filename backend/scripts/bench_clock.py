@@ -8,12 +8,12 @@ Run from backend/ with the venv (not a test; it changes the database it is given
     nice -n 10 .venv/bin/python scripts/bench_clock.py --tickets 1000000
 
 Steps, on the database DATABASE_URL names (default postgresql://postgres@127.0.0.1/bench_clock):
-  1. `db seed --tickets N --users 2000 --seed 1 --yes` (histories up to 2026-01-01); with --reuse,
-     the tickets already there (with no SLA events yet: ticket_events is append-only)
-  2. the SLA rows start over: timers and recompute jobs deleted; the default calendar
-     (Monday-Friday 09:00-17:00 UTC) and the four default policies inserted (app.sla.DEFAULT_*)
-  3. recompute: one SlaRecompute job, `recompute_pass` (the worker's job) attaches timers to every
-     running ticket (open, in progress, on hold), rebuilt from its history -> tickets/s
+  1. `db seed --tickets N --users 2000 --seed 1 --yes` (histories up to 2026-01-01, with the default
+     calendar and policies and each ticket's timers); with --reuse, the tickets already there
+  2. a policy change: every policy's resolution target one business hour longer (the defaults are
+     installed first when there is no policy)
+  3. recompute: one SlaRecompute job, `recompute_pass` (the worker's job) rebuilds the timers of
+     every running ticket (open, in progress, on hold) from its history -> tickets/s
   4. due: K of the counting timers (--due, default all) are made running and due a second ago
      (state, warned_at, breached_at, next_check_at reset with an UPDATE: as if their due time had
      just passed), then `clock_pass` records them (a warning and a breach each) -> seconds for K,
@@ -47,12 +47,12 @@ sys.path.insert(0, str(BACKEND))
 from sqlalchemy import event, text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from app import calendars, sla  # noqa: E402
+from app import crud  # noqa: E402
 from app.core.clock import utcnow  # noqa: E402
 from app.core.config import get_settings  # noqa: E402
 from app.core.database import Database, create_async_db_engine  # noqa: E402
 from app.crud import sla_clock  # noqa: E402
-from app.models import Calendar, SlaPolicy, SlaRecompute  # noqa: E402
+from app.models import SlaRecompute  # noqa: E402
 
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
@@ -123,38 +123,13 @@ async def scalar(db: Database, statement: str) -> Any:
     return value
 
 
-async def start_over(db: Database) -> None:
-    """No SLA rows, the default calendar and policies (what `db sla-defaults` installs)."""
-    if await scalar(db, "SELECT count(*) FROM ticket_events WHERE action::text LIKE 'sla_%'"):
-        sys.exit("the database has SLA events (ticket_events is append-only): seed it again (--tickets)")
-    async with db.write() as session:
-        connection = await session.connection()
-        for statement in (
-            "DELETE FROM sla_timers",
-            "DELETE FROM sla_recompute",
-            "UPDATE tickets SET sla_state = 'none', sla_due_at = NULL WHERE sla_state <> 'none'",
-            "DELETE FROM sla_policies",
-            "DELETE FROM calendars WHERE NOT builtin",
-        ):
-            await connection.execute(text(statement))
-        calendar = Calendar(
-            name=sla.DEFAULT_CALENDAR, time_zone="UTC", working_hours=calendars.office_hours()
-        )
-        session.add(calendar)
-        await session.flush()
-        assert calendar.id is not None
-        for position, default in enumerate(sla.DEFAULT_POLICIES, start=1):
-            session.add(
-                SlaPolicy(
-                    name=default.name,
-                    position=position,
-                    priority=default.priority,
-                    calendar_id=calendar.id,
-                    first_response_minutes=default.first_response_minutes,
-                    resolution_minutes=default.resolution_minutes,
-                    warn_at_percent=sla.DEFAULT_WARN_AT_PERCENT,
-                )
-            )
+async def policies_changed(db: Database) -> int:
+    """The default calendar and policies (`db seed` installs them; else `install_defaults`), then
+    every policy's resolution target one business hour longer, as an admin's change would: each
+    running ticket's due time moves. Returns the number of policies."""
+    if not await scalar(db, "SELECT count(*) FROM sla_policies"):
+        await crud.install_defaults(db=db, time_zone="UTC")
+    return await execute(db, "UPDATE sla_policies SET resolution_minutes = resolution_minutes + 60")
 
 
 async def make_due(db: Database, limit: int | None) -> int:
@@ -192,8 +167,8 @@ async def main(args: argparse.Namespace) -> None:
         print(
             f"database: {tickets:,} tickets, {running:,} running (open, in progress, on hold); batch {batch}"
         )
-        await start_over(db)
-
+        policies = await policies_changed(db)
+        print(f"{policies} policies changed (resolution + 1 business hour); recompute queued")
         async with db.write() as session:
             session.add(SlaRecompute(reason="benchmark"))
         done, cost = await measured(meter, sla_clock.recompute_pass(db, batch=batch))
