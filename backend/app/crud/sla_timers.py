@@ -72,27 +72,14 @@ async def load_policies(session: AsyncSession) -> list[sla.Policy]:
 async def load_facts(session: AsyncSession, ticket: Ticket) -> sla.Facts:
     """The ticket's creation, its status moves, and its first public comment by an agent or admin,
     from the audit trail (one query)."""
-    rows = await session.exec(
-        select(TicketEvent.created_at, TicketEvent.action, TicketEvent.new_value, User.role)
-        .outerjoin(User, col(User.id) == col(TicketEvent.actor_id))
-        .where(
-            TicketEvent.ticket_id == ticket.id,
-            col(TicketEvent.action).in_([EventAction.status_changed, EventAction.commented]),
-        )
-        .order_by(col(TicketEvent.id))
-    )
-    moves: list[tuple[datetime, TicketStatus]] = []
-    first_reply: datetime | None = None
-    for at, action, value, role in rows.all():
-        if action == EventAction.status_changed and value is not None:
-            moves.append((at, TicketStatus(value)))
-        elif first_reply is None and role is not None and role in sla.RESPONDING_ROLES:
-            first_reply = at
-    return sla.Facts(created_at=ticket.created_at, moves=tuple(moves), first_reply_at=first_reply)
+    assert ticket.id is not None
+    return (await load_facts_many(session, [ticket]))[ticket.id]
 
 
 async def load_facts_many(session: AsyncSession, tickets: Sequence[Ticket]) -> dict[int, sla.Facts]:
     """`load_facts` for several tickets in one query (the SLA clock's batches), by ticket id."""
+    if not tickets:
+        return {}
     connection = await session.connection()  # Core: sqlmodel's select() takes up to 4 columns
     rows = await connection.execute(
         sa.select(
@@ -128,8 +115,7 @@ async def load_facts_many(session: AsyncSession, tickets: Sequence[Ticket]) -> d
 
 
 async def stored_timers(session: AsyncSession, ticket_id: int) -> dict[TimerKind, SlaTimer]:
-    rows = await session.exec(select(SlaTimer).where(SlaTimer.ticket_id == ticket_id))
-    return {timer.kind: timer for timer in rows.all()}
+    return (await stored_timers_many(session, [ticket_id]))[ticket_id]
 
 
 async def stored_timers_many(
