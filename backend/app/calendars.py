@@ -62,8 +62,15 @@ def _working_time(
 
 def working_time(calendar: Calendar) -> business_time.WorkingTime:
     """The calendar as business_time counts it (built once per distinct calendar content)."""
-    _unreadable, week = _week(calendar.working_hours)
-    return _working_time(calendar.time_zone, week, holiday_dates(calendar.holidays))
+    return working_time_of(calendar.time_zone, calendar.working_hours, calendar.holidays)
+
+
+def working_time_of(
+    zone: str, hours: Mapping[str, Sequence[str]], holidays: Sequence[Any]
+) -> business_time.WorkingTime:
+    """`working_time` from a calendar's stored values."""
+    _unreadable, week = _week(hours)
+    return _working_time(zone, week, holiday_dates(holidays))
 
 
 def always_open_hours() -> dict[str, list[str]]:

@@ -11,13 +11,13 @@ the ticket's sla_state and sla_due_at.
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import calendars, sla
+from app import business_time, calendars, sla
 from app.models import (
     Calendar,
     EventAction,
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from app.crud.ticket_writes import Change
 
 
-def policy_rule(policy: SlaPolicy, calendar: Calendar) -> sla.Policy:
-    assert policy.id is not None
+def _rule(policy: Any, calendar_name: str, calendar: business_time.WorkingTime) -> sla.Policy:
+    """`policy`: the policy's stored values (a row or the model)."""
     targets = {
         kind: minutes
         for kind, minutes in (
@@ -52,21 +52,41 @@ def policy_rule(policy: SlaPolicy, calendar: Calendar) -> sla.Policy:
         position=policy.position,
         priority=policy.priority,
         team_id=policy.team_id,
-        calendar_name=calendar.name,
-        calendar=calendars.working_time(calendar),
+        calendar_name=calendar_name,
+        calendar=calendar,
         targets=targets,
         warn_at_percent=policy.warn_at_percent,
     )
 
 
+def policy_rule(policy: SlaPolicy, calendar: Calendar) -> sla.Policy:
+    assert policy.id is not None
+    return _rule(policy, calendar.name, calendars.working_time(calendar))
+
+
+# Every ticket write reads the policies: one Core statement, built once (no ORM objects).
+_POLICIES = (
+    sa.select(
+        *SlaPolicy.__table__.c,  # type: ignore[attr-defined]
+        col(Calendar.name).label("calendar_name"),
+        col(Calendar.time_zone),
+        col(Calendar.working_hours),
+        col(Calendar.holidays),
+    )
+    .join(Calendar, col(Calendar.id) == col(SlaPolicy.calendar_id))
+    .order_by(col(SlaPolicy.position))
+)
+
+
 async def load_policies(session: AsyncSession) -> list[sla.Policy]:
     """Every policy with its calendar, by position."""
-    rows = await session.exec(
-        select(SlaPolicy, Calendar)
-        .join(Calendar, col(Calendar.id) == col(SlaPolicy.calendar_id))
-        .order_by(col(SlaPolicy.position))
-    )
-    return [policy_rule(policy, calendar) for policy, calendar in rows.all()]
+    rows = (await (await session.connection()).execute(_POLICIES)).all()
+    return [
+        _rule(
+            row, row.calendar_name, calendars.working_time_of(row.time_zone, row.working_hours, row.holidays)
+        )
+        for row in rows
+    ]
 
 
 async def load_facts(session: AsyncSession, ticket: Ticket) -> sla.Facts:
@@ -176,17 +196,22 @@ async def refresh(
     if policies is None:
         policies = await load_policies(session)
     policy = sla.choose_policy(policies, ticket.priority, ticket.team_id)
+    created = change.kind.value == "created"
     if stored is None:
-        stored = (
-            await stored_timers(session, ticket.id) if policies or ticket.sla_state != SlaState.none else {}
-        )
+        # A ticket being created has no timers yet, and no history but its creation.
+        needed = not created and (policies or ticket.sla_state != SlaState.none)
+        stored = await stored_timers(session, ticket.id) if needed else {}
     if policy is None and not stored:
         return False
     if facts is None:
-        facts = await load_facts(session, ticket)
+        facts = (
+            sla.Facts(created_at=ticket.created_at, moves=())
+            if created
+            else await load_facts(session, ticket)
+        )
     timers = sla.evaluate(policy, facts, change.now)
     events = sla.changes({kind: _stored(row) for kind, row in stored.items()}, timers, policy)
-    if events and not change.bumped and change.kind.value != "created":
+    if events and not change.bumped and not created:
         change.bump()  # the clock's write, or a comment that met a target: the ticket reads differently
     for action, kind, old, new, reason in events:
         change.record(action, kind.value, _iso(old), _iso(new), reason)

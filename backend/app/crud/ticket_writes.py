@@ -159,9 +159,16 @@ class TicketTransaction:
             await self.session.delete(change.ticket)  # events and comments go with it (ON DELETE CASCADE)
             await self.session.flush()
             return
+        if change.kind == WriteKind.created:
+            # A new ticket's timers read nothing of this write's rows: one flush for all of them.
+            await sla_timers.refresh(self.session, change)
+            self.session.add(change.ticket)
+            self.session.add_all(change.events)
+            await self.session.flush()
+            return
         self.session.add(change.ticket)
         self.session.add_all(change.events)
-        await self.session.flush()
+        await self.session.flush()  # the history the timers are rebuilt from includes this write
         recorded = len(change.events)
         await sla_timers.refresh(self.session, change)
         self.session.add_all(change.events[recorded:])
