@@ -152,12 +152,12 @@ def _reach(
     `start` when there are none)."""
     remaining, last_end = amount, start
     for start, end in spans:
-        if end is None:
-            return business_time.add(calendar, start, remaining)
-        span = business_time.between(calendar, start, end)
-        if span >= remaining:
-            return business_time.add(calendar, start, remaining)
-        remaining -= span
+        # Reached inside this span exactly when the instant `remaining` after its start is not past
+        # its end: one short walk, where the span's own business time would walk all of it.
+        reached = business_time.add(calendar, start, remaining)
+        if end is None or reached <= end:
+            return reached
+        remaining -= business_time.between(calendar, start, end)
         last_end = end
     return business_time.add(calendar, last_end, remaining)
 
