@@ -569,7 +569,7 @@ def seed_progress(plan: "seeding.Plan", check: Callable[[], None]) -> "Iterator[
             check()
             bar.advance(task, count)
 
-        yield seeding.Progress(phase=phase, tickets_done=tickets_done)
+        yield seeding.Progress(phase=phase, tickets_done=tickets_done, check=check)
         bar.update(task, description="done")
 
 

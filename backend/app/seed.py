@@ -85,6 +85,7 @@ HISTORY_DAYS = 365
 MAX_MOVES = 6  # longest lifecycle path a seeded ticket takes
 MAX_REOPENS = 2
 BATCH_TICKETS = 2_000
+CHECK_EVERY = 100  # tickets between two checks for a stop request
 BATCH_USERS = 10_000
 POOL_SIZE = 2_000
 DEMO_LOGINS: dict[Role, str] = {
@@ -617,9 +618,11 @@ class TicketHistories:
         ticket = factories.TicketFactory.build(reporter_id=1)
         return ticket.title, ticket.description, ticket.priority.value
 
-    def batches(self) -> Iterator[Batch]:
+    def batches(self, check: Callable[[], None] = lambda: None) -> Iterator[Batch]:
         batch = Batch()
         for ticket_id in range(1, self.plan.tickets + 1):
+            if ticket_id % CHECK_EVERY == 0:
+                check()
             self._ticket(ticket_id, batch)
             if len(batch.tickets) == BATCH_TICKETS:
                 yield batch
@@ -983,6 +986,9 @@ class Progress:
 
     phase: Callable[[str], None] = lambda _text: None
     tickets_done: Callable[[int], None] = lambda _count: None
+    # Called every CHECK_EVERY tickets while a batch is built: raises to stop the seed (the CLI's
+    # SIGTERM / Ctrl-C), so a stop does not wait for a whole batch.
+    check: Callable[[], None] = lambda: None
 
 
 Chunk = tuple[type[SQLModel], tuple[str, ...], list[tuple[Any, ...]]]
@@ -1018,7 +1024,7 @@ def generate(plan: Plan, progress: Progress | None = None) -> Iterator[Chunk]:
     progress.phase(PHASE_POOLS)
     histories = TicketHistories(plan, rng, people, policy_rules(calendar_rows[0], policy_rows))
     progress.phase(PHASE_TICKETS)
-    for batch in histories.batches():
+    for batch in histories.batches(progress.check):
         yield Ticket, TicketRow._fields, batch.tickets
         yield Comment, CommentRow._fields, batch.comments
         yield TicketEvent, EventRow._fields, batch.events

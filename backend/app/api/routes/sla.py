@@ -20,7 +20,7 @@ from app.models import (
     SlaPolicyUpdate,
 )
 
-router = api_router("", "service levels")
+router = api_router("", "sla")
 
 # --- Calendars -----------------------------------------------------------------------------------
 
