@@ -9,6 +9,7 @@ follow from the status event. Values are text (`text_value`).
 """
 
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from app.models import EventAction
@@ -20,9 +21,11 @@ _ACTIONS = {"status": EventAction.status_changed, "assignee_id": EventAction.ass
 
 
 def text_value(value: Any) -> str | None:
-    """Event values are text: enums by value, ids as digits, None as NULL."""
+    """Event values are text: enums by value, ids as digits, timestamps in ISO 8601, None as NULL."""
     if value is None:
         return None
+    if isinstance(value, datetime):
+        return value.isoformat()
     return str(value.value if hasattr(value, "value") else value)
 
 

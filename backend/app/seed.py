@@ -445,19 +445,13 @@ def build_service_levels(plan: Plan, start: int) -> tuple[list[CalendarRow], lis
     )
     policies = [
         PolicyRow(
-            id=position,
-            name=default.name,
-            position=position,
-            priority=default.priority.value,
-            team_id=None,
+            **{**default.fields(), "priority": default.priority.value},
+            id=policy_id,
             calendar_id=CALENDAR_ID,
-            first_response_minutes=default.first_response_minutes,
-            resolution_minutes=default.resolution_minutes,
-            warn_at_percent=sla.DEFAULT_WARN_AT_PERCENT,
             created_at=moment,
             updated_at=moment,
         )
-        for position, default in enumerate(sla.DEFAULT_POLICIES, start=1)
+        for policy_id, default in enumerate(sla.DEFAULT_POLICIES, start=1)
     ]
     return [calendar], policies
 
@@ -469,10 +463,6 @@ def policy_rules(calendar: CalendarRow, policies: Sequence[PolicyRow]) -> list[s
 
 
 SlaEvent = tuple[str, str | None, str | None, str | None, str | None]
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 class _Service:
@@ -528,17 +518,15 @@ class _Service:
         facts = sla.Facts(created_at=self.created_at, moves=tuple(self.moves), first_reply_at=self.reply)
         timers = sla.evaluate(policy, facts, now)
         events = sla.changes(self.stored, timers, policy)
-        stored = {
-            kind: sla.Stored(
-                kind, t.policy_id, t.target_minutes, t.state, t.due_at, t.warned_at, t.breached_at
-            )
-            for kind, t in timers.items()
-        }
+        stored = {kind: sla.Stored.of(timer) for kind, timer in timers.items()}
         for kind, before in self.stored.items():
             if kind not in stored:  # a policy without this target now: the row is kept, cancelled
                 stored[kind] = dataclasses.replace(before, state=TimerState.cancelled)
         self.stored, self.timers = stored, timers
-        return [(a.value, kind.value, _iso(old), _iso(new), reason) for a, kind, old, new, reason in events]
+        return [
+            (a.value, kind.value, text_value(old), text_value(new), reason)
+            for a, kind, old, new, reason in events
+        ]
 
     def next_check(self) -> datetime | None:
         """When the SLA clock looks at the ticket next (the earliest of its timers' next_check_at)."""

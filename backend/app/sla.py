@@ -289,6 +289,19 @@ class Stored:
     warned_at: datetime | None
     breached_at: datetime | None
 
+    @classmethod
+    def of(cls, timer: Any) -> "Stored":
+        """From anything holding a timer's fields: a stored row, or a Timer about to be stored."""
+        return cls(
+            timer.kind,
+            timer.policy_id,
+            timer.target_minutes,
+            timer.state,
+            timer.due_at,
+            timer.warned_at,
+            timer.breached_at,
+        )
+
 
 def _minutes(delta: timedelta) -> str:
     minutes = round(abs(delta.total_seconds()) / 60)
@@ -370,18 +383,32 @@ def changes(
 @dataclass(frozen=True)
 class DefaultPolicy:
     name: str
+    position: int
     priority: Priority
     first_response_minutes: int
     resolution_minutes: int
+
+    def fields(self) -> dict[str, Any]:
+        """The policy's column values (all but its calendar), as `db sla-defaults` and `db seed`
+        store them."""
+        return {
+            "name": self.name,
+            "position": self.position,
+            "priority": self.priority,
+            "team_id": None,
+            "first_response_minutes": self.first_response_minutes,
+            "resolution_minutes": self.resolution_minutes,
+            "warn_at_percent": DEFAULT_WARN_AT_PERCENT,
+        }
 
 
 BUSINESS_DAY = 8 * 60  # business minutes in a day of the default calendar (09:00-17:00)
 DEFAULT_CALENDAR = "Business hours"  # Monday to Friday 09:00-17:00 in SLA_TIME_ZONE
 DEFAULT_POLICIES: tuple[DefaultPolicy, ...] = (
-    #             name                priority         first response    resolution
-    DefaultPolicy("Urgent",           Priority.urgent, 30,               4 * 60),
-    DefaultPolicy("High",             Priority.high,   60,               8 * 60),
-    DefaultPolicy("Medium",           Priority.medium, 4 * 60,           3 * BUSINESS_DAY),
-    DefaultPolicy("Low",              Priority.low,    BUSINESS_DAY,     5 * BUSINESS_DAY),
+    #             name       position  priority         first response    resolution
+    DefaultPolicy("Urgent",  10,       Priority.urgent, 30,               4 * 60),
+    DefaultPolicy("High",    20,       Priority.high,   60,               8 * 60),
+    DefaultPolicy("Medium",  30,       Priority.medium, 4 * 60,           3 * BUSINESS_DAY),
+    DefaultPolicy("Low",     40,       Priority.low,    BUSINESS_DAY,     5 * BUSINESS_DAY),
 )  # fmt: skip
 DEFAULT_WARN_AT_PERCENT = 75

@@ -292,18 +292,8 @@ async def install_defaults(*, db: Database, time_zone: str) -> DefaultsInstalled
             await session.flush()
             result.calendar_created = True
         assert calendar.id is not None
-        for position, default in enumerate(sla.DEFAULT_POLICIES, start=1):
-            session.add(
-                SlaPolicy(
-                    name=default.name,
-                    position=position * 10,
-                    priority=default.priority,
-                    calendar_id=calendar.id,
-                    first_response_minutes=default.first_response_minutes,
-                    resolution_minutes=default.resolution_minutes,
-                    warn_at_percent=sla.DEFAULT_WARN_AT_PERCENT,
-                )
-            )
+        for default in sla.DEFAULT_POLICIES:
+            session.add(SlaPolicy(**default.fields(), calendar_id=calendar.id))
             result.policies.append(default.name)
         await flush(session, conflict="SLA policies were installed at the same time")
         _queue_recompute(session, "default SLA policies installed")

@@ -148,22 +148,6 @@ async def stored_timers_many(
     return found
 
 
-def _stored(timer: SlaTimer) -> sla.Stored:
-    return sla.Stored(
-        kind=timer.kind,
-        policy_id=timer.policy_id,
-        target_minutes=timer.target_minutes,
-        state=timer.state,
-        due_at=timer.due_at,
-        warned_at=timer.warned_at,
-        breached_at=timer.breached_at,
-    )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 def _store(row: SlaTimer, timer: sla.Timer) -> None:
     row.policy_id = timer.policy_id
     row.target_minutes = timer.target_minutes
@@ -210,11 +194,11 @@ async def refresh(
             else await load_facts(session, ticket)
         )
     timers = sla.evaluate(policy, facts, change.now)
-    events = sla.changes({kind: _stored(row) for kind, row in stored.items()}, timers, policy)
+    events = sla.changes({kind: sla.Stored.of(row) for kind, row in stored.items()}, timers, policy)
     if events and not change.bumped and not created:
         change.bump()  # the clock's write, or a comment that met a target: the ticket reads differently
     for action, kind, old, new, reason in events:
-        change.record(action, kind.value, _iso(old), _iso(new), reason)
+        change.record(action, kind.value, old, new, reason)
     for kind, timer in timers.items():
         row = stored.get(kind)
         if row is None:

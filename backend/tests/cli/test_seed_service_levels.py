@@ -140,7 +140,7 @@ def assert_agree(rebuilt: dict[str, Any]) -> None:
             )
             assert row.paused_seconds == int(timer.paused.total_seconds()), (ticket_id, kind)
         # Nothing left for a request or the clock to record, and the ticket's summary is the rules'.
-        as_stored = {kind: sla_timers._stored(row) for kind, row in stored.items()}
+        as_stored = {kind: sla.Stored.of(row) for kind, row in stored.items()}
         assert sla.changes(as_stored, timers, policy) == [], ticket_id
         assert (ticket.sla_state, ticket.sla_due_at) == sla.summary(timers.values()), ticket_id
 

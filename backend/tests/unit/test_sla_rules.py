@@ -183,15 +183,7 @@ def test_a_policy_change_recomputes_from_creation_keeping_the_pauses_taken() -> 
 
 
 def stored(timer: sla.Timer) -> sla.Stored:
-    return sla.Stored(
-        timer.kind,
-        timer.policy_id,
-        timer.target_minutes,
-        timer.state,
-        timer.due_at,
-        timer.warned_at,
-        timer.breached_at,
-    )
+    return sla.Stored.of(timer)
 
 
 def events(
