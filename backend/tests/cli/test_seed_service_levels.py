@@ -83,6 +83,7 @@ def test_the_default_calendar_and_policies_are_installed(rebuilt: dict[str, Any]
     assert [
         (
             p.name,
+            p.position,
             p.priority,
             p.first_response_minutes,
             p.resolution_minutes,
@@ -94,6 +95,8 @@ def test_the_default_calendar_and_policies_are_installed(rebuilt: dict[str, Any]
     ] == [
         (
             d.name,
+            # The positions `db sla-defaults` gives them (USAGE.md's table): 10, 20, 30, 40.
+            (10, 20, 30, 40)[sla.DEFAULT_POLICIES.index(d)],
             d.priority,
             d.first_response_minutes,
             d.resolution_minutes,
