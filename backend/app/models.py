@@ -1076,3 +1076,120 @@ class SlaRecompute(SQLModel, table=True):
     reason: str = Field(max_length=200)
     after_ticket_id: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- Notifications --------------------------------------------------------------------------------
+# The outbox: every notification is a row written in the transaction of the change that caused it
+# (app.crud.outbox.enqueue, called from the ticket-write seam and the account e-mails), delivered
+# later by the worker. Who is told about what is app.notifications; delivery is app.crud.delivery.
+
+
+class NotificationKind(StrEnum):
+    ticket_assigned = "ticket_assigned"  # to the new assignee
+    ticket_commented = "ticket_commented"  # to the watchers (internal notes: agents and admins only)
+    ticket_resolved = "ticket_resolved"  # to the watchers, with the resolution
+    ticket_reopened = "ticket_reopened"
+    ticket_closed = "ticket_closed"
+    sla_warning = "sla_warning"  # to the assignee, or the team's agents when unassigned
+    sla_breached = "sla_breached"
+    password_reset = "password_reset"  # account e-mails: always sent, no preference
+    invitation = "invitation"
+
+
+# The kinds a user may switch off (GET/PUT /users/me/notifications); account e-mails are always sent.
+PREFERENCE_KINDS: tuple[NotificationKind, ...] = (
+    NotificationKind.ticket_assigned,
+    NotificationKind.ticket_commented,
+    NotificationKind.ticket_resolved,
+    NotificationKind.ticket_reopened,
+    NotificationKind.ticket_closed,
+    NotificationKind.sla_warning,
+    NotificationKind.sla_breached,
+)
+
+
+class NotificationChannel(StrEnum):
+    email = "email"
+
+
+class NotificationState(StrEnum):
+    pending = "pending"  # due at next_attempt_at (also while a worker holds it: the claim is a lease)
+    sent = "sent"
+    skipped = "skipped"  # not sent on purpose (no SMTP host; the recipient can no longer see it; ...)
+    dead = "dead"  # every attempt failed; an admin may queue it again
+
+
+class Notification(SQLModel, table=True):
+    """One message to one recipient. `message_id` (RFC 5322 Message-ID) is fixed when the row is
+    written, so a message sent twice after a crash is recognisable as one. `payload` (JSON) holds
+    what the event was (event ids, comment id, status, timer, token id); what the message shows is
+    read when it is sent, so it is current and checked against what the recipient may see then."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (sa.Index("ix_notifications_due", "state", "next_attempt_at", "id"), NEVER_REUSE_IDS)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: NotificationChannel = Field(
+        default=NotificationChannel.email, sa_type=enum_type(NotificationChannel, "notification_channel")
+    )
+    kind: NotificationKind = Field(sa_type=enum_type(NotificationKind, "notification_kind"))
+    recipient_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    ticket_id: int | None = Field(default=None, foreign_key="tickets.id", ondelete="CASCADE", index=True)
+    payload: str = Field(default="{}", sa_type=sa.Text)
+    message_id: str = Field(max_length=255, unique=True)
+    state: NotificationState = Field(
+        default=NotificationState.pending, sa_type=enum_type(NotificationState, "notification_state")
+    )
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=1000)
+    request_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class TicketWatcher(SQLModel, table=True):
+    """An explicit watch or unwatch. The reporter, the assignee and every commenter watch a ticket
+    without a row; a row with `watching` false is an unwatch that beats that (app.notifications)."""
+
+    __tablename__ = "ticket_watchers"
+
+    ticket_id: int = Field(foreign_key="tickets.id", ondelete="CASCADE", primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True, index=True)
+    watching: bool
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class NotificationSetting(SQLModel, table=True):
+    """A user's choice for one kind of notification; no row means on."""
+
+    __tablename__ = "notification_settings"
+
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    kind: NotificationKind = Field(sa_type=enum_type(NotificationKind, "notification_kind"), primary_key=True)
+    enabled: bool
+
+
+class AccountTokenPurpose(StrEnum):
+    password_reset = "password_reset"  # valid 1 hour
+    invitation = "invitation"  # valid 72 hours
+
+
+class AccountToken(SQLModel, table=True):
+    """A single-use link sent by e-mail (password recovery, invitation). The token itself is never
+    stored: it is derived from SECRET_KEY and `nonce` (app.core.account_tokens) when the e-mail is
+    sent, and only its SHA-256 is kept to find it. `auth_stamp` is the user's stamp when it was
+    issued: any password change (a new stamp) voids it; `used_at` makes it single-use."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    purpose: AccountTokenPurpose = Field(sa_type=enum_type(AccountTokenPurpose, "account_token_purpose"))
+    nonce: str = Field(max_length=64, unique=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    auth_stamp: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -250,7 +250,7 @@ def default_of(name: str) -> str:
         return str(value).lower()
     if isinstance(value, Path):
         return value.name
-    return "" if value in ("", []) else str(value)
+    return "" if value in ("", [], None) else str(value)
 
 
 def test_the_configuration_table_lists_every_setting_with_its_default() -> None:

@@ -155,6 +155,23 @@ class Settings(BaseSettings):
     WORKER_INTERVAL_SECONDS: float = Field(default=5, gt=0, le=3600)
     WORKER_BATCH_SIZE: int = Field(default=200, ge=1, le=10_000)
 
+    # E-mail (named as the full-stack FastAPI template names them). No SMTP_HOST: notifications are
+    # still written to the outbox, and the worker marks them skipped instead of sending them.
+    SMTP_HOST: str | None = None
+    SMTP_PORT: int = Field(default=587, ge=1, le=65535)
+    SMTP_TLS: bool = True  # STARTTLS after connecting
+    SMTP_SSL: bool = False  # TLS from the first byte (port 465); excludes SMTP_TLS
+    SMTP_USER: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_TIMEOUT_SECONDS: float = Field(default=10, gt=0, le=120)
+    EMAILS_FROM_EMAIL: EmailStr | None = None
+    EMAILS_FROM_NAME: str | None = None
+    # Delivery attempts before a notification is dead (the schedule: app.crud.delivery).
+    NOTIFY_MAX_ATTEMPTS: int = Field(default=8, ge=1, le=30)
+    # Account links (password recovery, invitation) point at FRONTEND_HOST; how long they last.
+    PASSWORD_RESET_TOKEN_MINUTES: int = Field(default=60, ge=5, le=24 * 60)
+    INVITATION_TOKEN_HOURS: int = Field(default=72, ge=1, le=24 * 30)
+
     @field_validator("FORWARDED_ALLOW_IPS")
     @classmethod
     def _check_proxies(cls, value: list[str]) -> list[str]:
