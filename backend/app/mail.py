@@ -21,7 +21,7 @@ class Rendered:
     html: str
 
 
-def render(kind: NotificationKind, context: Mapping[str, Any]) -> Rendered:
+def render(kind: NotificationKind, context: Mapping[str, Any]) -> Rendered:  # noqa: ARG001
     """The subject, plain-text and HTML parts of a `kind` notification. (Placeholder until the
     templates land: a generic message.)"""
     subject = f"[Incident Desk] {kind.value.replace('_', ' ')}"

@@ -19,7 +19,9 @@ class Skip:
     reason: str
 
 
-async def context_for(session: AsyncSession, row: Notification, recipient: User) -> dict[str, Any] | Skip:
+async def context_for(  # noqa: ARG001  (placeholder)
+    session: AsyncSession, row: Notification, recipient: User
+) -> dict[str, Any] | Skip:
     """(Placeholder until the per-kind contexts land.)"""
     if not recipient.is_active:
         return Skip("the recipient is deactivated")
