@@ -19,8 +19,10 @@ class Skip:
     reason: str
 
 
-async def context_for(  # noqa: ARG001  (placeholder)
-    session: AsyncSession, row: Notification, recipient: User
+async def context_for(
+    session: AsyncSession,  # noqa: ARG001  (placeholder)
+    row: Notification,
+    recipient: User,
 ) -> dict[str, Any] | Skip:
     """(Placeholder until the per-kind contexts land.)"""
     if not recipient.is_active:
