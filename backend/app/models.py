@@ -374,12 +374,15 @@ class User(UserBase, table=True):
     is_active: bool = True
     team_id: int | None = Field(default=None, foreign_key="teams.id", ondelete="SET NULL", index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # An integration's account: never logs in with a password, only through its API tokens.
+    is_service_account: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class UserPublic(Output, UserBase):
     id: int
     role: Role
     is_active: bool
+    is_service_account: bool
     team_id: int | None
     created_at: datetime
 
@@ -1076,6 +1079,104 @@ class SlaRecompute(SQLModel, table=True):
     reason: str = Field(max_length=200)
     after_ticket_id: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- API tokens -----------------------------------------------------------------------------------
+# Long-lived credentials for integrations (app.crud.api_tokens). A token acts as its owner, a user or
+# a service account, narrowed to its scopes: what it may do is its scopes AND its owner's role AND
+# object-level access. Which scope each operation needs is a table in app.permissions.
+
+API_TOKEN_PREFIX = "idt_"  # recognisable in logs and by secret scanners
+API_TOKEN_DAYS_DEFAULT, API_TOKEN_DAYS_MAX = 90, 365
+
+
+class TokenScope(StrEnum):
+    tickets_read = "tickets:read"
+    tickets_write = "tickets:write"
+    comments_write = "comments:write"
+    webhooks_manage = "webhooks:manage"
+    alerts_write = "alerts:write"
+    admin = "admin"  # every scope (still within the owner's role)
+
+
+def _unique_scopes(value: list[TokenScope]) -> list[TokenScope]:
+    return sorted(set(value))
+
+
+class ApiTokenBase(SQLModel):
+    name: str = Field(min_length=1, max_length=NAME_MAX)
+
+
+class ApiTokenCreate(Input):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX, pattern=NOT_BLANK)]
+    scopes: list[TokenScope] = PydanticField(min_length=1, description="What the token may do.")
+    expires_in_days: Annotated[int, Strict(), Ge(1), Le(API_TOKEN_DAYS_MAX)] = PydanticField(
+        default=API_TOKEN_DAYS_DEFAULT, description="Days until the token stops working (1 to 365)."
+    )
+    user_id: StrictId | None = PydanticField(
+        default=None, description="Whose token it is (admins only; default: yourself)."
+    )
+
+    _scopes = field_validator("scopes", mode="after")(_unique_scopes)
+
+
+class ApiToken(ApiTokenBase, table=True):
+    """Only the SHA-256 of the secret is kept; `prefix` (its first characters) names it in lists."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    scopes: list[str] = Field(sa_type=sa.JSON)  # TokenScope values
+    prefix: str = Field(max_length=16)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # at most once a minute
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ApiTokenPublic(Output, ApiTokenBase):
+    id: int
+    user_id: int
+    scopes: list[TokenScope]
+    prefix: str = Field(description="The secret's first characters, to recognise it; never the secret.")
+    created_by_id: int | None
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiTokenCreated(ApiTokenPublic):
+    token: str = Field(description="The secret: shown this once, never again. Send it as a Bearer token.")
+
+
+class ApiTokensPublic(Output):
+    data: list[ApiTokenPublic]
+    count: int
+
+
+class RateLimitWindow(SQLModel, table=True):
+    """Requests per API token in the current minute, shared by every worker and replica."""
+
+    __tablename__ = "api_rate_limits"
+
+    token_id: int = Field(foreign_key="api_tokens.id", ondelete="CASCADE", primary_key=True)
+    window_started_at: datetime = Field(sa_type=UTCDateTime)
+    requests: int = 0
+
+
+class ServiceAccountCreate(Input):
+    """A user for an integration: it cannot log in with a password, only use the API tokens an
+    admin makes for it; they keep working whoever made them."""
+
+    email: Email
+    full_name: str | None = Field(default=None, max_length=NAME_MAX)
+    role: Role = Role.agent
+    team_id: StrictId | None = None
 
 
 # --- Notifications --------------------------------------------------------------------------------

@@ -9,15 +9,18 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 - ticket_writes: the transaction every ticket write runs in, and the hooks that see what it wrote;
 - ticket_list: the list with filters, search, sorts and keyset paging;
 - ticket_sla: a ticket's service level, explained (read-only);
-- idempotency: Idempotency-Key rows.
+- idempotency: Idempotency-Key rows;
+- api_tokens: API tokens and their rate limit; service_accounts: users for integrations.
 
 `db seed`'s synchronous bulk loader is not request-path data access: it lives beside the seeder
 (app.seed_load).
 """
 
 from app.audit import CREATED_FIELDS
+from app.crud.api_tokens import create_token, list_tokens, looks_like_api_token, revoke_token, use_token
 from app.crud.comments import add_comment, list_comments
 from app.crud.idempotency import claim_idempotency_key, complete_idempotency_key, release_idempotency_key
+from app.crud.service_accounts import create_service_account, list_service_accounts
 from app.crud.sla_admin import (
     DefaultsInstalled,
     create_calendar,
@@ -84,8 +87,10 @@ __all__ = [
     "count_tickets_by_status",
     "create_calendar",
     "create_policy",
+    "create_service_account",
     "create_team",
     "create_ticket",
+    "create_token",
     "create_user",
     "current_user",
     "delete_calendar",
@@ -106,13 +111,17 @@ __all__ = [
     "list_comments",
     "list_events",
     "list_policies",
+    "list_service_accounts",
     "list_teams",
     "list_tickets",
+    "list_tokens",
     "list_transitions",
     "list_users",
     "log_in",
+    "looks_like_api_token",
     "move_ticket",
     "release_idempotency_key",
+    "revoke_token",
     "settle_login_attempts",
     "throttle_key",
     "update_calendar",
@@ -120,4 +129,5 @@ __all__ = [
     "update_team",
     "update_ticket",
     "update_user",
+    "use_token",
 ]

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from app.factories import DEMO_PASSWORD, TeamFactory, UserFactory
 from app.main import app
-from app.models import Calendar, Priority, Role, SlaPolicy, Team, User
+from app.models import ApiToken, Calendar, Priority, Role, SlaPolicy, Team, User
 from tests.conftest import client_on, session_on, stored
 from tests.utils import API, auth, create_ticket, error_body, move
 
@@ -33,6 +33,7 @@ class World:
     resolved_ticket: dict[str, Any]
     calendar: Calendar  # in use by no policy
     policy: SlaPolicy
+    token: ApiToken  # the agent's
 
 
 def service_levels(session: Session) -> tuple[Calendar, SlaPolicy]:
@@ -103,7 +104,12 @@ def world(portal: BlockingPortal, world_connection: AsyncConnection) -> World:
         )
         team = stored(session, TeamFactory.build())
         victim = stored(session, UserFactory.build(role=Role.agent))
-        return World(users, team, victim, open_ticket, resolved_ticket, *service_levels(session))
+        token = client.post(
+            f"{API}/tokens/", json={"name": "cli", "scopes": ["tickets:read"]}, headers=as_agent
+        ).json()
+        token_row = session.get(ApiToken, token["id"])
+        assert token_row is not None
+        return World(users, team, victim, open_ticket, resolved_ticket, *service_levels(session), token_row)
 
 
 def t(w: World) -> int:
@@ -171,6 +177,13 @@ MATRIX: list[tuple[str, str, Any, Any, tuple[int, int, int, int, int]]] = [
     ("PATCH", "/sla-policies/{policy_id}", lambda w: f"/sla-policies/{w.policy.id}", {"warn_at_percent": 50},
      (401, 403, 403, 403, 200)),
     ("DELETE", "/sla-policies/{policy_id}", lambda w: f"/sla-policies/{w.policy.id}", None, (401, 403, 403, 403, 204)),
+    # API tokens and service accounts
+    ("POST", "/tokens/", lambda w: "/tokens/", {"name": "ci", "scopes": ["tickets:read"]}, (401, 201, 201, 201, 201)),
+    ("GET", "/tokens/", lambda w: "/tokens/", None, (401, 200, 200, 200, 200)),
+    ("DELETE", "/tokens/{token_id}", lambda w: f"/tokens/{w.token.id}", None, (401, 404, 404, 200, 200)),
+    ("POST", "/service-accounts/", lambda w: "/service-accounts/", {"email": "bot@ops.example.com"},
+     (401, 403, 403, 403, 201)),
+    ("GET", "/service-accounts/", lambda w: "/service-accounts/", None, (401, 403, 403, 403, 200)),
 ]  # fmt: skip
 
 CASES = [
@@ -189,8 +202,8 @@ def test_permission_matrix(
     assert response.status_code == expected, response.text
     if expected == 401:
         assert response.headers["www-authenticate"] == "Bearer"
-    if expected == 404:
-        assert error_body(response) == {"detail": "Ticket not found"}
+    if expected == 404:  # the ticket (or token) is not the caller's: it does not exist for them
+        assert error_body(response)["detail"] in ("Ticket not found", "Token not found")
     if expected == 403:
         assert response.json()["detail"].startswith(f"{world.users[actor].role.value}s may not ")
 
