@@ -38,6 +38,7 @@ SUBJECTS: dict[NotificationKind, str] = {
     K.sla_breached: "#{{ ticket.id }} {{ timer }} breached: {{ ticket.title }}",
     K.password_reset: "Reset your {{ project }} password",
     K.invitation: "Your {{ project }} account: choose a password",
+    K.webhook_disabled: "Webhook endpoint #{{ endpoint.id }} disabled",
 }
 
 

@@ -1179,6 +1179,181 @@ class ServiceAccountCreate(Input):
     team_id: StrictId | None = None
 
 
+# --- Webhooks -------------------------------------------------------------------------------------
+# Outbound webhooks (app.webhooks: the event types, the retry schedule, what an answer means;
+# app.crud.webhooks: endpoints; app.crud.webhook_outbox: a ticket write's deliveries, written in its
+# transaction; app.crud.webhook_delivery: the worker's job that signs and sends them).
+
+WEBHOOK_URL_MAX = 2000
+
+
+class WebhookFilter(SQLModel):
+    """Which tickets an endpoint hears about: all when empty."""
+
+    team_id: StrictId | None = None
+    priorities: list[Priority] | None = PydanticField(default=None, min_length=1)
+
+
+class WebhookEndpointBase(SQLModel):
+    url: str = Field(max_length=WEBHOOK_URL_MAX)
+    description: str | None = Field(default=None, max_length=NAME_MAX)
+    # Event types (app.webhooks.EVENT_TYPES); empty: every type.
+    event_types: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    filter: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # a WebhookFilter
+    active: bool = True
+
+
+class WebhookEndpointCreate(Input):
+    url: Annotated[str, StringConstraints(min_length=1, max_length=WEBHOOK_URL_MAX)]
+    description: str | None = Field(default=None, max_length=NAME_MAX)
+    event_types: list[str] = PydanticField(default_factory=list, description="Empty: every event type.")
+    filter: WebhookFilter = PydanticField(default_factory=WebhookFilter)
+    active: StrictBool = True
+
+
+class WebhookEndpointUpdate(Input):
+    url: Annotated[str | None, StringConstraints(min_length=1, max_length=WEBHOOK_URL_MAX), NotNull] = None
+    description: str | None = Field(default=None, max_length=NAME_MAX)
+    event_types: Annotated[list[str] | None, NotNull] = None
+    filter: Annotated[WebhookFilter | None, NotNull] = None
+    active: Annotated[StrictBool | None, NotNull] = None
+
+    _present = field_validator("url", "event_types", "filter", "active", mode="after")(_not_null)
+
+
+class WebhookEndpoint(WebhookEndpointBase, table=True):
+    """A receiver. `secret` signs every delivery (whsec_...); after a rotation the previous one
+    signs too until `previous_secret_expires_at`. `failing_since`: the first failed attempt since
+    the last success (an endpoint failing for WEBHOOK_DISABLE_AFTER is disabled)."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: int | None = Field(default=None, primary_key=True)
+    secret: str = Field(max_length=100)
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    owner_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    disabled_reason: str | None = Field(default=None, max_length=300)
+    failing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class WebhookEndpointPublic(Output):
+    id: int
+    url: str
+    description: str | None
+    event_types: list[str]
+    filter: WebhookFilter
+    active: bool
+    disabled_reason: str | None = Field(description="Why the endpoint was disabled automatically.")
+    failing_since: datetime | None
+    owner_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointWithSecret(WebhookEndpointPublic):
+    secret: str = Field(description="The signing secret (whsec_...): shown on creation and rotation only.")
+
+
+class WebhookEndpointsPublic(Output):
+    data: list[WebhookEndpointPublic]
+    count: int
+
+
+class WebhookDeliveryState(StrEnum):
+    pending = "pending"  # due at next_attempt_at (also while a worker holds it: the claim is a lease)
+    delivered = "delivered"
+    dead = "dead"  # every attempt failed, or the endpoint answered 410 Gone
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one endpoint: the webhook outbox. `message_id` is the webhook-id header (and
+    the payload's `id`), the same on every attempt and for every endpoint the event goes to."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.Index("ix_webhook_deliveries_due", "state", "next_attempt_at", "id"),
+        sa.Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+        # One event goes to every endpoint that wants it under one webhook-id.
+        sa.UniqueConstraint("endpoint_id", "message_id"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoints.id", ondelete="CASCADE")
+    message_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=40)
+    ticket_id: int | None = None  # no foreign key: the log outlives a deleted ticket
+    payload: str = Field(sa_type=sa.Text)
+    state: WebhookDeliveryState = Field(
+        default=WebhookDeliveryState.pending,
+        sa_type=enum_type(WebhookDeliveryState, "webhook_delivery_state"),
+    )
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One try of a delivery: the delivery log."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (sa.Index("ix_webhook_attempts_delivery", "delivery_id", "id"), NEVER_REUSE_IDS)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="webhook_deliveries.id", ondelete="CASCADE")
+    attempted_at: datetime = Field(sa_type=UTCDateTime)
+    status_code: int | None = None
+    latency_ms: int | None = None
+    error: str | None = Field(default=None, max_length=1000)
+    response: str | None = Field(default=None, sa_type=sa.Text)  # the first 4 KiB
+
+
+class WebhookAttemptPublic(Output):
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: int | None
+    error: str | None
+    response: str | None = Field(description="The first 4 KiB of the response body.")
+
+
+class WebhookDeliveryPublic(Output):
+    id: int
+    endpoint_id: int
+    message_id: str
+    event_type: str
+    ticket_id: int | None
+    state: WebhookDeliveryState
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    delivered_at: datetime | None
+    last_attempt: WebhookAttemptPublic | None
+
+
+class WebhookDeliveriesPublic(Output):
+    data: list[WebhookDeliveryPublic]
+    count: int
+
+
+class WebhookDeliveryDetail(WebhookDeliveryPublic):
+    payload: dict[str, Any]
+    log: list[WebhookAttemptPublic]
+
+
+class WebhookReplay(Input):
+    since: UTCTimestamp = PydanticField(description="Deliveries created at or after this time.")
+    only_failed: StrictBool = PydanticField(default=True, description="Only the dead ones (default).")
+
+
+class WebhookQueued(Output):
+    queued: int = Field(description="Deliveries queued.")
+
+
 # --- Notifications --------------------------------------------------------------------------------
 # The outbox: every notification is a row written in the transaction of the change that caused it
 # (app.crud.outbox.enqueue, called from the ticket-write seam and the account e-mails), delivered
@@ -1195,6 +1370,7 @@ class NotificationKind(StrEnum):
     sla_breached = "sla_breached"
     password_reset = "password_reset"  # account e-mails: always sent, no preference
     invitation = "invitation"
+    webhook_disabled = "webhook_disabled"  # to the endpoint's owner (app.crud.webhook_delivery)
 
 
 # The kinds a user may switch off (GET/PUT /users/me/notifications); account e-mails are always sent.

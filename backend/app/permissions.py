@@ -16,6 +16,7 @@
 | user.write        | -                 | -     | yes   |
 | sla.read          | -                 | yes   | yes   |
 | sla.manage        | -                 | -     | yes   |
+| webhook.manage    | -                 | -     | yes   |
 
 Every user may read and edit their own account (`/users/me`).
 """
@@ -41,6 +42,7 @@ class Permission(StrEnum):
     user_write = "user.write"
     sla_read = "sla.read"  # calendars and SLA policies
     sla_manage = "sla.manage"
+    webhook_manage = "webhook.manage"  # outbound webhook endpoints and their delivery log
 
 
 P = Permission
@@ -61,7 +63,7 @@ _AGENT = frozenset(
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.reporter: frozenset({P.ticket_create, P.comment_create}),
     Role.agent: _AGENT,
-    Role.admin: _AGENT | {P.ticket_delete, P.team_write, P.user_write, P.sla_manage},
+    Role.admin: _AGENT | {P.ticket_delete, P.team_write, P.user_write, P.sla_manage, P.webhook_manage},
 }
 
 
@@ -106,6 +108,17 @@ OPERATION_SCOPES: dict[tuple[str, str], TokenScope | None] = {
     ("POST", "/tickets/{ticket_id}/comments"): S.comments_write,
     ("GET", "/users/me"): ANY_SCOPE,
     ("GET", "/tokens/"): ANY_SCOPE,  # a token may see its owner's tokens, never a secret
+    ("POST", "/webhooks/"): S.webhooks_manage,
+    ("GET", "/webhooks/"): S.webhooks_manage,
+    ("GET", "/webhooks/{endpoint_id}"): S.webhooks_manage,
+    ("PATCH", "/webhooks/{endpoint_id}"): S.webhooks_manage,
+    ("DELETE", "/webhooks/{endpoint_id}"): S.webhooks_manage,
+    ("POST", "/webhooks/{endpoint_id}/rotate-secret"): S.webhooks_manage,
+    ("POST", "/webhooks/{endpoint_id}/test"): S.webhooks_manage,
+    ("GET", "/webhooks/{endpoint_id}/deliveries"): S.webhooks_manage,
+    ("GET", "/webhooks/{endpoint_id}/deliveries/{delivery_id}"): S.webhooks_manage,
+    ("POST", "/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver"): S.webhooks_manage,
+    ("POST", "/webhooks/{endpoint_id}/replay"): S.webhooks_manage,
 }
 
 

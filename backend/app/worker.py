@@ -26,7 +26,7 @@ import typer
 from app.core.config import get_settings
 from app.core.database import Database, create_async_db_engine
 from app.core.logging import configure_logging, log_format
-from app.crud import sla_clock
+from app.crud import sla_clock, webhook_delivery
 
 logger = logging.getLogger("app.worker")
 
@@ -42,8 +42,12 @@ async def _sla_recompute(db: Database, batch: int, stop: asyncio.Event | None) -
     return await sla_clock.recompute_pass(db, batch=batch, stop=stop)
 
 
+async def _webhooks(db: Database, batch: int, stop: asyncio.Event | None) -> int:
+    return await webhook_delivery.delivery_pass(db, batch=batch, stop=stop)
+
+
 # The project's one worker: each pass runs these, in order.
-JOBS: dict[str, Job] = {"sla_clock": _sla_clock, "sla_recompute": _sla_recompute}
+JOBS: dict[str, Job] = {"sla_clock": _sla_clock, "sla_recompute": _sla_recompute, "webhooks": _webhooks}
 
 
 async def run_pass(db: Database, *, batch: int, stop: asyncio.Event | None = None) -> dict[str, int | None]:

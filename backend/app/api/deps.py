@@ -224,6 +224,7 @@ TeamReader = Annotated[User, Depends(allowed(Permission.team_read, "read teams")
 TeamAdmin = Annotated[User, Depends(allowed(Permission.team_write, "manage teams"))]
 UserReader = Annotated[User, Depends(allowed(Permission.user_read, "read users"))]
 UserAdmin = Annotated[User, Depends(allowed(Permission.user_write, "manage users"))]
+WebhookAdmin = Annotated[User, Depends(allowed(Permission.webhook_manage, "manage webhooks"))]
 SlaReader = Annotated[User, Depends(allowed(Permission.sla_read, "read service levels"))]
 SlaAdmin = Annotated[User, Depends(allowed(Permission.sla_manage, "manage service levels"))]
 

@@ -68,6 +68,20 @@ from app.crud.users import (
     throttle_key,
     update_user,
 )
+from app.crud.webhooks import (
+    create_endpoint,
+    delete_endpoint,
+    delivery_payload,
+    get_delivery,
+    get_endpoint,
+    list_deliveries,
+    list_endpoints,
+    redeliver,
+    replay,
+    rotate_secret,
+    send_test_event,
+    update_endpoint,
+)
 
 __all__ = [
     "BAD_CREDENTIALS",
@@ -86,6 +100,7 @@ __all__ = [
     "count_login_attempts",
     "count_tickets_by_status",
     "create_calendar",
+    "create_endpoint",
     "create_policy",
     "create_service_account",
     "create_team",
@@ -94,12 +109,16 @@ __all__ = [
     "create_user",
     "current_user",
     "delete_calendar",
+    "delete_endpoint",
     "delete_policy",
     "delete_team",
     "delete_ticket",
     "delete_user",
+    "delivery_payload",
     "fill_holidays",
     "get_calendar",
+    "get_delivery",
+    "get_endpoint",
     "get_policy",
     "get_team",
     "get_ticket",
@@ -109,6 +128,8 @@ __all__ = [
     "install_defaults",
     "list_calendars",
     "list_comments",
+    "list_deliveries",
+    "list_endpoints",
     "list_events",
     "list_policies",
     "list_service_accounts",
@@ -120,14 +141,26 @@ __all__ = [
     "log_in",
     "looks_like_api_token",
     "move_ticket",
+    "redeliver",
     "release_idempotency_key",
+    "replay",
     "revoke_token",
+    "rotate_secret",
+    "send_test_event",
     "settle_login_attempts",
     "throttle_key",
     "update_calendar",
+    "update_endpoint",
     "update_policy",
     "update_team",
     "update_ticket",
     "update_user",
     "use_token",
 ]
+
+
+# Every ticket write hands what it wrote to these, inside its transaction (app.crud.ticket_writes).
+from app.crud import ticket_writes as _ticket_writes
+from app.crud import webhook_outbox as _webhook_outbox
+
+_ticket_writes.register(before=_webhook_outbox.enqueue)

@@ -10,6 +10,7 @@ the database as it is then, so a change between the write and the delivery count
 | ticket_* and sla_*         | the ticket is gone; the recipient can no longer see it (app.permissions.can_see) |
 | ticket_commented           | the comment is gone; an internal note and the recipient is a reporter now |
 | password_reset, invitation | the link was used, expired, or the password changed since (auth stamp) |
+| webhook_disabled           | (only the first row: the endpoint's owner is told what the worker saw)  |
 
 The row's payload says what happened (event ids, comment id, statuses, timer); the row contract is
 in app.notifications. The delivery job (app.crud.delivery) marks skipped rows `skipped` with the
@@ -64,6 +65,12 @@ async def context_for(session: AsyncSession, row: Notification, recipient: User)
     payload: dict[str, Any] = json.loads(row.payload or "{}")
     if row.kind in ACCOUNT_KINDS:
         return await _account_link(session, payload, recipient, base, front)
+    if row.kind == K.webhook_disabled:  # what the worker recorded is the whole message
+        return {
+            **base,
+            "endpoint": {k: payload.get(k) for k in ("id", "url", "reason")}
+            | {"id": payload.get("endpoint_id")},
+        }
     ticket = None if row.ticket_id is None else await session.get(Ticket, row.ticket_id)
     if ticket is None:
         return Skip("the ticket was deleted")

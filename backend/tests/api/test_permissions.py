@@ -17,7 +17,17 @@ from sqlmodel import Session, col, select
 
 from app.factories import DEMO_PASSWORD, TeamFactory, UserFactory
 from app.main import app
-from app.models import ApiToken, Calendar, Priority, Role, SlaPolicy, Team, User
+from app.models import (
+    ApiToken,
+    Calendar,
+    Priority,
+    Role,
+    SlaPolicy,
+    Team,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from tests.conftest import client_on, session_on, stored
 from tests.utils import API, auth, create_ticket, error_body, move
 
@@ -34,6 +44,8 @@ class World:
     calendar: Calendar  # in use by no policy
     policy: SlaPolicy
     token: ApiToken  # the agent's
+    webhook: WebhookEndpoint
+    delivery: WebhookDelivery
 
 
 def service_levels(session: Session) -> tuple[Calendar, SlaPolicy]:
@@ -109,7 +121,23 @@ def world(portal: BlockingPortal, world_connection: AsyncConnection) -> World:
         ).json()
         token_row = session.get(ApiToken, token["id"])
         assert token_row is not None
-        return World(users, team, victim, open_ticket, resolved_ticket, *service_levels(session), token_row)
+        hook = stored(session, WebhookEndpoint(url="https://93.184.216.34/hook", secret="whsec_" + "A" * 32))
+        assert hook.id is not None
+        delivery = stored(
+            session,
+            WebhookDelivery(endpoint_id=hook.id, message_id="msg_1", event_type="webhook.test", payload="{}"),
+        )
+        return World(
+            users,
+            team,
+            victim,
+            open_ticket,
+            resolved_ticket,
+            *service_levels(session),
+            token_row,
+            hook,
+            delivery,
+        )
 
 
 def t(w: World) -> int:
@@ -184,6 +212,25 @@ MATRIX: list[tuple[str, str, Any, Any, tuple[int, int, int, int, int]]] = [
     ("POST", "/service-accounts/", lambda w: "/service-accounts/", {"email": "bot@ops.example.com"},
      (401, 403, 403, 403, 201)),
     ("GET", "/service-accounts/", lambda w: "/service-accounts/", None, (401, 403, 403, 403, 200)),
+    # Webhooks (the endpoint is on a public address: nothing is sent from here)
+    ("POST", "/webhooks/", lambda w: "/webhooks/", {"url": "https://93.184.216.34/hook"}, (401, 403, 403, 403, 201)),
+    ("GET", "/webhooks/", lambda w: "/webhooks/", None, (401, 403, 403, 403, 200)),
+    ("GET", "/webhooks/{endpoint_id}", lambda w: f"/webhooks/{w.webhook.id}", None, (401, 403, 403, 403, 200)),
+    ("PATCH", "/webhooks/{endpoint_id}", lambda w: f"/webhooks/{w.webhook.id}", {"active": False},
+     (401, 403, 403, 403, 200)),
+    ("DELETE", "/webhooks/{endpoint_id}", lambda w: f"/webhooks/{w.webhook.id}", None, (401, 403, 403, 403, 204)),
+    ("POST", "/webhooks/{endpoint_id}/rotate-secret", lambda w: f"/webhooks/{w.webhook.id}/rotate-secret", None,
+     (401, 403, 403, 403, 200)),
+    ("POST", "/webhooks/{endpoint_id}/test", lambda w: f"/webhooks/{w.webhook.id}/test", None,
+     (401, 403, 403, 403, 202)),
+    ("GET", "/webhooks/{endpoint_id}/deliveries", lambda w: f"/webhooks/{w.webhook.id}/deliveries", None,
+     (401, 403, 403, 403, 200)),
+    ("GET", "/webhooks/{endpoint_id}/deliveries/{delivery_id}",
+     lambda w: f"/webhooks/{w.webhook.id}/deliveries/{w.delivery.id}", None, (401, 403, 403, 403, 200)),
+    ("POST", "/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+     lambda w: f"/webhooks/{w.webhook.id}/deliveries/{w.delivery.id}/redeliver", None, (401, 403, 403, 403, 202)),
+    ("POST", "/webhooks/{endpoint_id}/replay", lambda w: f"/webhooks/{w.webhook.id}/replay",
+     {"since": "2026-01-01T00:00:00Z"}, (401, 403, 403, 403, 202)),
 ]  # fmt: skip
 
 CASES = [

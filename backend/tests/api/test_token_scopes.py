@@ -61,6 +61,17 @@ NEEDS: dict[str, str] = {
     "revoke_token": "admin",
     "create_service_account": "admin",
     "list_service_accounts": "admin",
+    "create_webhook": "webhooks:manage",
+    "list_webhooks": "webhooks:manage",
+    "read_webhook": "webhooks:manage",
+    "update_webhook": "webhooks:manage",
+    "delete_webhook": "webhooks:manage",
+    "rotate_webhook_secret": "webhooks:manage",
+    "test_webhook": "webhooks:manage",
+    "list_webhook_deliveries": "webhooks:manage",
+    "read_webhook_delivery": "webhooks:manage",
+    "redeliver_webhook": "webhooks:manage",
+    "replay_webhooks": "webhooks:manage",
 }
 
 

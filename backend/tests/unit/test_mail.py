@@ -34,6 +34,11 @@ def context(**extra: Any) -> dict[str, Any]:
         "due_at": "2026-12-01 09:30 UTC",
         "link": "http://desk.example/reset-password?token=abc",
         "expires_at": "2026-12-01 10:30 UTC",
+        "endpoint": {
+            "id": 3,
+            "url": "https://hooks.example.com/in",
+            "reason": "every delivery failed for 5 days",
+        },
     }
     return {**base, **extra}
 
