@@ -1185,6 +1185,18 @@ class ServiceAccountCreate(Input):
 # transaction; app.crud.webhook_delivery: the worker's job that signs and sends them).
 
 WEBHOOK_URL_MAX = 2000
+WebhookEventType = Literal[
+    "ticket.created",
+    "ticket.updated",
+    "ticket.status_changed",
+    "ticket.assigned",
+    "ticket.commented",
+    "sla.warning",
+    "sla.breached",
+]
+WebhookUrl = Annotated[
+    str, StringConstraints(min_length=1, max_length=WEBHOOK_URL_MAX, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$")
+]
 
 
 class WebhookFilter(SQLModel):
@@ -1204,17 +1216,21 @@ class WebhookEndpointBase(SQLModel):
 
 
 class WebhookEndpointCreate(Input):
-    url: Annotated[str, StringConstraints(min_length=1, max_length=WEBHOOK_URL_MAX)]
+    url: WebhookUrl = PydanticField(
+        description="http(s); its host must resolve to public addresses (WEBHOOKS_ALLOW_PRIVATE_NETWORKS)."
+    )
     description: str | None = Field(default=None, max_length=NAME_MAX)
-    event_types: list[str] = PydanticField(default_factory=list, description="Empty: every event type.")
+    event_types: list[WebhookEventType] = PydanticField(
+        default_factory=list, description="Empty: every event type."
+    )
     filter: WebhookFilter = PydanticField(default_factory=WebhookFilter)
     active: StrictBool = True
 
 
 class WebhookEndpointUpdate(Input):
-    url: Annotated[str | None, StringConstraints(min_length=1, max_length=WEBHOOK_URL_MAX), NotNull] = None
+    url: Annotated[WebhookUrl | None, NotNull] = None
     description: str | None = Field(default=None, max_length=NAME_MAX)
-    event_types: Annotated[list[str] | None, NotNull] = None
+    event_types: Annotated[list[WebhookEventType] | None, NotNull] = None
     filter: Annotated[WebhookFilter | None, NotNull] = None
     active: Annotated[StrictBool | None, NotNull] = None
 

@@ -21,21 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, get_args
 
 from standardwebhooks import Webhook
 
-from app.models import EventAction, TicketEvent
+from app.models import EventAction, TicketEvent, WebhookEventType
 
-EVENT_TYPES = (
-    "ticket.created",
-    "ticket.updated",
-    "ticket.status_changed",
-    "ticket.assigned",
-    "ticket.commented",
-    "sla.warning",
-    "sla.breached",
-)
+EVENT_TYPES: tuple[str, ...] = get_args(WebhookEventType)
 TEST_EVENT = "webhook.test"
 
 A = EventAction

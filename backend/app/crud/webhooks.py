@@ -4,6 +4,7 @@ delivery log, redelivery and replay. Deliveries are written here or by a ticket 
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import update
@@ -38,12 +39,8 @@ async def _checked_url(url: str) -> str:
     return url
 
 
-def _checked_types(types: list[str]) -> list[str]:
-    unknown = sorted(set(types) - set(webhooks.EVENT_TYPES))
-    if unknown:
-        raise Invalid(
-            "event_types", f"unknown event type {unknown[0]!r}; known: {', '.join(webhooks.EVENT_TYPES)}"
-        )
+def _checked_types(types: Sequence[str]) -> list[str]:
+    """Without repeats, in EVENT_TYPES' order (the schema already refused unknown types)."""
     return sorted(set(types), key=webhooks.EVENT_TYPES.index)
 
 

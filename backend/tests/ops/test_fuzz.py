@@ -61,8 +61,11 @@ RULES_BEYOND_THE_SCHEMA = [
     "POST /api/v1/calendars/",
     "PATCH /api/v1/calendars/{calendar_id}",
     "POST /api/v1/calendars/{calendar_id}/holidays",
-    # a token made for someone else names an active user (app.crud.api_tokens)
+    # a token made for someone else names an active user (app.crud.api_tokens); a webhook URL's host
+    # resolves to public addresses (app.core.addresses)
     "POST /api/v1/tokens/",
+    "POST /api/v1/webhooks/",
+    "PATCH /api/v1/webhooks/{endpoint_id}",
 ]
 LOGIN = "POST /api/v1/login/access-token"
 

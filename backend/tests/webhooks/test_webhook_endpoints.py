@@ -43,9 +43,9 @@ def test_the_secret_is_shown_on_creation_only(
         ("http://10.1.2.3/hook", "resolves to a non-public address (10.1.2.3)"),
         ("http://169.254.169.254/latest/meta-data", "resolves to a non-public address (169.254.169.254)"),
         ("http://[::ffff:192.168.0.1]/", "resolves to a non-public address"),
-        ("ftp://hooks.example.com/", "only http and https URLs are allowed"),
+        ("ftp://hooks.example.com/", "String should match pattern"),
         ("https://user:pw@93.184.216.34/", "credentials in the URL are not allowed"),
-        ("https:///nohost", "the URL has no host"),
+        ("https://[nohost/", "not a valid URL"),
         ("http://no-such-host.invalid/", "does not resolve"),
     ],
 )
@@ -85,7 +85,7 @@ def test_the_address_is_checked_again_before_each_delivery(
 @pytest.mark.parametrize(
     ("body", "where", "message"),
     [
-        ({"event_types": ["ticket.exploded"]}, "event_types", "unknown event type 'ticket.exploded'"),
+        ({"event_types": ["ticket.exploded"]}, "event_types", "Input should be 'ticket.created'"),
         ({"filter": {"priorities": ["huge"]}}, "filter", "Input should be"),
         ({"filter": {"team_id": "1"}}, "filter", "Input should be a valid integer"),
         ({"active": "yes"}, "active", "Input should be a valid boolean"),
