@@ -370,3 +370,40 @@ def test_a_refused_connection_is_a_failed_attempt(
     deliver()
     [delivery] = client.get(f"{API}/webhooks/{endpoint['id']}/deliveries", headers=as_admin).json()["data"]
     assert delivery["state"] == "pending" and delivery["last_attempt"]["error"].startswith("ConnectError")
+
+
+def test_the_sla_clock_announces_warnings_and_breaches(
+    client: TestClient,
+    receiver: HTTPServer,
+    run_db: RunDb,
+    as_admin: Headers,
+    as_agent: Headers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.crud import sla_clock
+
+    receiver.expect_request("/hook").respond_with_data("ok")
+    policy = client.post(
+        f"{API}/sla-policies/",
+        json={
+            "name": "Urgent",
+            "position": 10,
+            "priority": "urgent",
+            "calendar_id": 1,
+            "first_response_minutes": 10,
+        },
+        headers=as_admin,
+    )
+    assert policy.status_code == 201, policy.text
+    endpoint = register(client, as_admin, url_of(receiver), event_types=["sla.warning", "sla.breached"])
+    ticket = create_ticket(client, as_agent, title="Core switch down", priority="urgent")
+    later = common.utcnow() + timedelta(minutes=11)
+    monkeypatch.setattr(common, "utcnow", lambda: later)
+    assert run_db(lambda db: sla_clock.clock_pass(db, now=later)) == 1
+    run_db(lambda db: webhook_delivery.delivery_pass(db, batch=10))
+    payloads = [json.loads(body) for _, body in received(receiver)]
+    assert [p["type"] for p in payloads] == ["sla.warning", "sla.breached"]
+    assert {p["data"]["ticket"]["id"] for p in payloads} == {ticket["id"]}
+    assert set(payloads[1]["changes"]) == {"first_response"}
+    assert payloads[1]["data"]["ticket"]["sla_state"] == "breached"
+    assert endpoint["event_types"] == ["sla.warning", "sla.breached"]
