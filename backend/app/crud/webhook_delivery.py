@@ -4,7 +4,8 @@ A pass claims up to `batch` due deliveries of active endpoints in a short transa
 SKIP LOCKED on PostgreSQL, so several workers never claim the same one) and leases them: the
 attempt is counted and the delivery is not due again for LEASE, so a worker killed mid-send
 leaves it to be retried (at-least-once, under the same webhook-id). The requests go out outside
-any transaction, CONCURRENCY at a time, each to the address checked for it (app.core.addresses),
+any transaction, CONCURRENCY at a time, each to the address checked for its endpoint in this batch
+(app.core.addresses),
 signed afresh (app.webhooks). A second short transaction records the attempts: delivered, retried
 on the schedule (or after Retry-After), dead after the last attempt; a 410 or 5 days of failures
 disable the endpoint (and the latter tells its owner by e-mail, through the notification outbox).
@@ -17,11 +18,11 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import col, select
 
 from app import webhooks
-from app.core.addresses import UnsafeUrl, resolve
+from app.core.addresses import Target, UnsafeUrl, resolve
 from app.core.config import get_settings
 from app.core.database import Database
 from app.crud import common, outbox
@@ -33,6 +34,8 @@ from app.models import (
     WebhookEndpoint,
 )
 
+_DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_ATTEMPTS = WebhookAttempt.__table__  # type: ignore[attr-defined]
 LEASE = timedelta(seconds=webhooks.TIMEOUT_SECONDS * 4)
 CONCURRENCY = 16
 USER_AGENT = "IncidentDesk-Webhooks/1"
@@ -65,9 +68,9 @@ async def delivery_pass(db: Database, *, batch: int, stop: asyncio.Event | None 
     done = 0
     limit = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(client: httpx.AsyncClient, item: Claimed) -> Result:
+    async def one(client: httpx.AsyncClient, item: Claimed, target: Target | str) -> Result:
         async with limit:
-            return await send(client, item)
+            return await send(client, item, target)
 
     async with httpx.AsyncClient(
         follow_redirects=False, timeout=httpx.Timeout(webhooks.TIMEOUT_SECONDS), trust_env=False
@@ -76,7 +79,10 @@ async def delivery_pass(db: Database, *, batch: int, stop: asyncio.Event | None 
             claimed = await claim(db, batch=batch, now=common.utcnow())
             if not claimed:
                 break
-            results = await asyncio.gather(*(one(client, item) for item in claimed))
+            # Each endpoint's address, resolved and checked once for the batch (app.core.addresses).
+            urls = sorted({item.url for item in claimed})
+            targets = dict(zip(urls, await asyncio.gather(*(checked(url) for url in urls)), strict=True))
+            results = await asyncio.gather(*(one(client, item, targets[item.url]) for item in claimed))
             await record(db, list(zip(claimed, results, strict=True)))
             done += len(claimed)
             if len(claimed) < batch:
@@ -85,9 +91,11 @@ async def delivery_pass(db: Database, *, batch: int, stop: asyncio.Event | None 
 
 
 async def claim(db: Database, *, batch: int, now: datetime) -> list[Claimed]:
+    """Lease up to `batch` due deliveries of active endpoints: three statements in one short
+    transaction (the due ids, locked and skipped by other workers; their lease; their endpoints)."""
     async with db.write() as session:
-        stmt = (
-            select(WebhookDelivery, WebhookEndpoint)
+        due = (
+            select(WebhookDelivery.id)
             .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
             .where(
                 col(WebhookDelivery.state) == WebhookDeliveryState.pending,
@@ -98,31 +106,48 @@ async def claim(db: Database, *, batch: int, now: datetime) -> list[Claimed]:
             .limit(batch)
             .with_for_update(skip_locked=True, of=WebhookDelivery)
         )
-        rows = (await session.exec(stmt)).all()
-        claimed = []
-        for delivery, endpoint in rows:
-            delivery.attempts += 1
-            delivery.next_attempt_at = now + LEASE
-            session.add(delivery)
-            assert delivery.id is not None and endpoint.id is not None
-            claimed.append(
-                Claimed(
-                    delivery_id=delivery.id,
-                    message_id=delivery.message_id,
-                    payload=delivery.payload,
-                    attempts=delivery.attempts,
-                    endpoint_id=endpoint.id,
-                    url=endpoint.url,
-                    secrets=tuple(
-                        webhooks.signing_secrets(
-                            endpoint.secret,
-                            endpoint.previous_secret,
-                            endpoint.previous_secret_expires_at,
-                            now,
-                        )
-                    ),
+        ids = list((await session.exec(due)).all())
+        if not ids:
+            return []
+        leased = (
+            await session.exec(
+                update(_DELIVERIES)
+                .where(_DELIVERIES.c.id.in_(ids))
+                .values(attempts=_DELIVERIES.c.attempts + 1, next_attempt_at=now + LEASE)
+                .returning(
+                    _DELIVERIES.c.id,
+                    _DELIVERIES.c.message_id,
+                    _DELIVERIES.c.payload,
+                    _DELIVERIES.c.attempts,
+                    _DELIVERIES.c.endpoint_id,
                 )
             )
+        ).all()
+        endpoint_ids = {row.endpoint_id for row in leased}
+        endpoints = {
+            e.id: e
+            for e in (
+                await session.exec(select(WebhookEndpoint).where(col(WebhookEndpoint.id).in_(endpoint_ids)))
+            ).all()
+        }
+    claimed = []
+    for row in sorted(leased, key=lambda r: ids.index(r.id)):
+        endpoint = endpoints[row.endpoint_id]
+        claimed.append(
+            Claimed(
+                delivery_id=row.id,
+                message_id=row.message_id,
+                payload=row.payload,
+                attempts=row.attempts,
+                endpoint_id=row.endpoint_id,
+                url=endpoint.url,
+                secrets=tuple(
+                    webhooks.signing_secrets(
+                        endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_expires_at, now
+                    )
+                ),
+            )
+        )
     return claimed
 
 
@@ -139,14 +164,21 @@ def _pinned(url: str, address: str) -> tuple[str, str]:
     return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), host_header
 
 
-async def send(client: httpx.AsyncClient, item: Claimed) -> Result:
-    """One attempt: resolve and check the address, sign with a fresh timestamp, POST, keep the
-    first 4 KiB of the answer. Never raises: a failure is a Result with an error."""
-    now = common.utcnow()
+async def checked(url: str) -> Target | str:
+    """The URL's checked target, or why it may not be called."""
     try:
-        target = await resolve(item.url, allow_private=get_settings().WEBHOOKS_ALLOW_PRIVATE_NETWORKS)
+        return await resolve(url, allow_private=get_settings().WEBHOOKS_ALLOW_PRIVATE_NETWORKS)
     except UnsafeUrl as exc:
-        return Result(now, None, None, f"refused: {exc}"[:ERROR_MAX], None, None)
+        return f"refused: {exc}"[:ERROR_MAX]
+
+
+async def send(client: httpx.AsyncClient, item: Claimed, target: Target | str) -> Result:
+    """One attempt to the checked `target` (or the reason there is none): sign with a fresh
+    timestamp, POST, keep the first 4 KiB of the answer. Never raises: a failure is a Result
+    with an error."""
+    now = common.utcnow()
+    if isinstance(target, str):
+        return Result(now, None, None, target, None, None)
     url, host = _pinned(item.url, target.address)
     headers = {
         **webhooks.signature_headers(item.message_id, item.payload, secrets_=item.secrets, now=now),
@@ -188,49 +220,73 @@ async def send(client: httpx.AsyncClient, item: Claimed) -> Result:
 
 
 async def record(db: Database, outcomes: list[tuple[Claimed, Result]]) -> None:
-    """Write each attempt and its consequences, in one transaction."""
+    """Write the attempts and their consequences in one transaction: the log rows in one insert,
+    the deliveries in one update per kind of outcome, each endpoint once (locked)."""
     now = common.utcnow()
+    delivered: list[int] = []
+    dead: list[int] = []
+    retries: list[dict[str, object]] = []
+    verdicts: dict[int, list[tuple[webhooks.Outcome, datetime]]] = {}
+    for item, result in outcomes:
+        verdict = webhooks.outcome(result.status)
+        verdicts.setdefault(item.endpoint_id, []).append((verdict, result.at))
+        if verdict == webhooks.Outcome.delivered:
+            delivered.append(item.delivery_id)
+            continue
+        delay = (
+            None
+            if verdict == webhooks.Outcome.gone
+            else webhooks.next_attempt_delay(item.attempts, result.retry_after)
+        )
+        if delay is None:
+            dead.append(item.delivery_id)
+        else:
+            retries.append({"delivery": item.delivery_id, "due": now + delay})
     async with db.write() as session:
-        for item, result in outcomes:
-            session.add(
-                WebhookAttempt(
-                    delivery_id=item.delivery_id,
-                    attempted_at=result.at,
-                    status_code=result.status,
-                    latency_ms=result.latency_ms,
-                    error=result.error,
-                    response=result.response,
-                )
-            )
-            verdict = webhooks.outcome(result.status)
-            values: dict[str, object]
-            if verdict == webhooks.Outcome.delivered:
-                values = {"state": WebhookDeliveryState.delivered, "delivered_at": now}
-            else:
-                delay = (
-                    None
-                    if verdict == webhooks.Outcome.gone
-                    else webhooks.next_attempt_delay(item.attempts, result.retry_after)
-                )
-                values = (
-                    {"state": WebhookDeliveryState.dead}
-                    if delay is None
-                    else {"next_attempt_at": now + delay}
-                )
+        await session.exec(
+            insert(_ATTEMPTS),
+            params=[
+                {
+                    "delivery_id": item.delivery_id,
+                    "attempted_at": result.at,
+                    "status_code": result.status,
+                    "latency_ms": result.latency_ms,
+                    "error": result.error,
+                    "response": result.response,
+                }
+                for item, result in outcomes
+            ],
+        )
+        if delivered:
             await session.exec(
-                update(WebhookDelivery).where(col(WebhookDelivery.id) == item.delivery_id).values(**values)
+                update(_DELIVERIES)
+                .where(_DELIVERIES.c.id.in_(delivered))
+                .values(state=WebhookDeliveryState.delivered, delivered_at=now)
             )
-            endpoint = await session.get(WebhookEndpoint, item.endpoint_id, with_for_update=True)
+        if dead:
+            await session.exec(
+                update(_DELIVERIES).where(_DELIVERIES.c.id.in_(dead)).values(state=WebhookDeliveryState.dead)
+            )
+        if retries:
+            await session.exec(
+                update(_DELIVERIES)
+                .where(_DELIVERIES.c.id == bindparam("delivery"))
+                .values(next_attempt_at=bindparam("due")),
+                params=retries,
+            )
+        for endpoint_id in sorted(verdicts):  # locked in one order by every worker: no deadlock
+            endpoint = await session.get(WebhookEndpoint, endpoint_id, with_for_update=True)
             if endpoint is None:
                 continue
-            if verdict == webhooks.Outcome.delivered:
-                endpoint.failing_since = None
-            elif verdict == webhooks.Outcome.gone:
-                _disable(session, endpoint, "the receiver answered 410 Gone", notify=False)
-            else:
-                endpoint.failing_since = endpoint.failing_since or result.at
-                if endpoint.active and now - endpoint.failing_since >= webhooks.DISABLE_AFTER:
-                    _disable(session, endpoint, "every delivery failed for 5 days", notify=True)
+            for verdict, at in verdicts[endpoint_id]:
+                if verdict == webhooks.Outcome.delivered:
+                    endpoint.failing_since = None
+                elif verdict == webhooks.Outcome.gone:
+                    _disable(session, endpoint, "the receiver answered 410 Gone", notify=False)
+                else:
+                    endpoint.failing_since = endpoint.failing_since or at
+                    if endpoint.active and now - endpoint.failing_since >= webhooks.DISABLE_AFTER:
+                        _disable(session, endpoint, "every delivery failed for 5 days", notify=True)
             session.add(endpoint)
 
 
