@@ -1,8 +1,8 @@
 """Where a webhook may go: http(s) URLs whose host resolves only to public addresses.
 
 The resolved addresses are checked, not the name (a public name may point at 127.0.0.1 or at a
-cloud metadata service), at registration and again before every delivery; the delivery then
-connects to the address that was checked, so a name cannot change between the check and the
+cloud metadata service), at registration and again by the worker before each batch of deliveries;
+each delivery connects to the address that was checked, so a name cannot change between the check and the
 connection. WEBHOOKS_ALLOW_PRIVATE_NETWORKS lifts the address rule (a receiver on the same network).
 """
 
