@@ -18,7 +18,8 @@
 | sla.manage        | -                 | -     | yes   |
 | webhook.manage    | -                 | -     | yes   |
 
-Every user may read and edit their own account (`/users/me`).
+Every user may read and edit their own account (`/users/me`). An API token narrows its owner's
+role further by its scopes: OPERATION_SCOPES, at the end of this module.
 """
 
 from enum import StrEnum
