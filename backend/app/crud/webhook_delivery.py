@@ -15,6 +15,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -90,22 +91,27 @@ async def delivery_pass(db: Database, *, batch: int, stop: asyncio.Event | None 
     return done
 
 
-async def claim(db: Database, *, batch: int, now: datetime) -> list[Claimed]:
-    """Lease up to `batch` due deliveries of active endpoints: three statements in one short
-    transaction (the due ids, locked and skipped by other workers; their lease; their endpoints)."""
-    async with db.write() as session:
-        due = (
-            select(WebhookDelivery.id)
-            .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
-            .where(
-                col(WebhookDelivery.state) == WebhookDeliveryState.pending,
-                col(WebhookDelivery.next_attempt_at) <= now,
-                col(WebhookEndpoint.active).is_(True),
-            )
-            .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
-            .limit(batch)
-            .with_for_update(skip_locked=True, of=WebhookDelivery)
+def _due(now: datetime) -> Any:
+    return (
+        select(WebhookDelivery.id)
+        .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
+        .where(
+            col(WebhookDelivery.state) == WebhookDeliveryState.pending,
+            col(WebhookDelivery.next_attempt_at) <= now,
+            col(WebhookEndpoint.active).is_(True),
         )
+        .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
+    )
+
+
+async def claim(db: Database, *, batch: int, now: datetime) -> list[Claimed]:
+    """Lease up to `batch` due deliveries of active endpoints: a probe (none due: nothing else),
+    then three statements in one short transaction (the due ids, locked and skipped by other
+    workers; their lease; their endpoints)."""
+    if (await (await db.connection()).execute(_due(now).limit(1))).first() is None:
+        return []  # an idle pass: one read, no write transaction
+    async with db.write() as session:
+        due = _due(now).limit(batch).with_for_update(skip_locked=True, of=WebhookDelivery)
         ids = list((await session.exec(due)).all())
         if not ids:
             return []

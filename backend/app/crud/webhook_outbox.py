@@ -2,8 +2,8 @@
 of app.crud.ticket_writes): a rolled-back write sends nothing, a committed one always does.
 
 Per write: the webhook events it makes (app.webhooks.events_of; most writes make one), then one
-read of the active endpoints (a small table), then one delivery row per event and endpoint that
-wants it. A write that makes no webhook event (an internal note, SLA bookkeeping) reads nothing.
+read of the active endpoints (a small table; once per transaction), then one delivery row per
+event and endpoint that wants it. A write that makes no webhook event (an internal note, SLA bookkeeping) reads nothing.
 """
 
 import json
@@ -17,6 +17,7 @@ from app.crud.ticket_writes import TicketWrite
 from app.crud.webhooks import new_message_id
 from app.models import Comment, TicketPublic, WebhookDelivery, WebhookEndpoint
 
+_CACHED = "webhook_endpoints"
 _ACTIVE = select(WebhookEndpoint.id, WebhookEndpoint.event_types, WebhookEndpoint.filter).where(
     col(WebhookEndpoint.active).is_(True)
 )
@@ -26,7 +27,9 @@ async def enqueue(session: AsyncSession, write: TicketWrite) -> None:
     events = webhooks.events_of(write.kind.value, write.events)
     if not events:
         return
-    endpoints = (await session.exec(_ACTIVE)).all()
+    endpoints = session.info.get(_CACHED)
+    if endpoints is None:  # read once per transaction (the SLA clock writes many tickets in one)
+        endpoints = session.info[_CACHED] = (await session.exec(_ACTIVE)).all()
     if not endpoints:
         return
     ticket = TicketPublic.model_validate(write.ticket).model_dump(mode="json")

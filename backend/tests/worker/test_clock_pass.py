@@ -71,11 +71,13 @@ def test_a_clock_pass_with_nothing_due_is_one_indexed_query(
 
 def test_an_idle_worker_pass_reads_and_writes_nothing_else(run_db: RunDb, statements: list[str]) -> None:
     done = run_db(lambda db: worker.run_pass(db, batch=200))
-    assert done == {"sla_clock": 0, "sla_recompute": 0}
-    # one read per job (the clock's index, the empty recompute queue); no write transaction
-    assert len(statements) == 2, statements
+    assert done == {"sla_clock": 0, "sla_recompute": 0, "webhooks": 0}
+    # one read per job (the clock's index, the empty recompute queue, no webhook due); no write
+    # transaction
+    assert len(statements) == 3, statements
     assert not [s for s in statements if s.upper().startswith(("SAVEPOINT", "INSERT", "UPDATE", "DELETE"))]
     assert "FROM sla_timers" in statements[0] and "FROM sla_recompute" in statements[1]
+    assert "FROM webhook_deliveries" in statements[2]
 
 
 def test_a_clock_pass_records_everything_due_in_batches(
@@ -148,12 +150,13 @@ def test_a_batch_is_read_and_written_in_a_few_statements_whatever_its_size(
     statements.clear()
 
     assert run_db(lambda db: sla_clock.clock_pass(db, batch=50)) == 8
-    # the probe, the claim, the policies, the timers, the histories, then one flush (tickets, timers,
-    # events) in a savepoint: not a round of reads and writes per ticket. (The events' INSERT is one
+    # the probe, the claim, the policies, the timers, the histories, the webhook endpoints (once),
+    # then one flush (tickets, timers, events) in a savepoint: not a round of reads and writes per
+    # ticket. (The events' INSERT is one
     # statement on PostgreSQL, one per row on SQLite, where SQLAlchemy does not batch it.)
     shown = "\n".join(s[:90] for s in statements)
     assert len([s for s in statements if not s.startswith("INSERT")]) <= 10, shown
-    assert len([s for s in statements if s.startswith("SELECT")]) == 5, shown
+    assert len([s for s in statements if s.startswith("SELECT")]) == 6, shown
     events = session.exec(
         select(TicketEvent.ticket_id, TicketEvent.action).where(col(TicketEvent.actor_id).is_(None))
     ).all()

@@ -140,5 +140,9 @@ def test_once_against_an_unreachable_database_fails_with_one_line_per_job() -> N
     result = run_worker("postgresql://postgres@127.0.0.1:9/nowhere", "--once", DB_CONNECT_TIMEOUT_SECONDS="2")
     assert result.returncode == 1
     failed = [line for line in result.stderr.splitlines() if "failed" in line]
-    assert len(failed) == 2 and "sla_clock" in failed[0] and "sla_recompute" in failed[1], result.stderr
+    assert [line.split("worker job ")[1].split()[0] for line in failed] == [
+        "sla_clock",
+        "sla_recompute",
+        "webhooks",
+    ]
     assert "Traceback" not in result.stderr

@@ -1,5 +1,8 @@
-"""API tokens: api_tokens (only the secret's hash), api_rate_limits (per token and minute),
-users.is_service_account
+"""API tokens: api_tokens, api_rate_limits and users.is_service_account
+
+- api_tokens: only the secret's SHA-256 (app.crud.api_tokens).
+- api_rate_limits: requests per token in the current minute.
+- users.is_service_account: integrations' accounts, which never log in with a password.
 
 Revision ID: 0009
 Revises: 0008
