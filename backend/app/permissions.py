@@ -16,6 +16,7 @@
 | user.write        | -                 | -     | yes   |
 | sla.read          | -                 | yes   | yes   |
 | sla.manage        | -                 | -     | yes   |
+| alert.write       | -                 | yes   | yes   |
 
 Every user may read and edit their own account (`/users/me`).
 """
@@ -41,6 +42,7 @@ class Permission(StrEnum):
     user_write = "user.write"
     sla_read = "sla.read"  # calendars and SLA policies
     sla_manage = "sla.manage"
+    alert_write = "alert.write"  # alerts from monitoring (app.alerts)
 
 
 P = Permission
@@ -56,6 +58,7 @@ _AGENT = frozenset(
         P.team_read,
         P.user_read,
         P.sla_read,
+        P.alert_write,
     }
 )
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -106,6 +109,8 @@ OPERATION_SCOPES: dict[tuple[str, str], TokenScope | None] = {
     ("POST", "/tickets/{ticket_id}/comments"): S.comments_write,
     ("GET", "/users/me"): ANY_SCOPE,
     ("GET", "/tokens/"): ANY_SCOPE,  # a token may see its owner's tokens, never a secret
+    ("POST", "/alerts/"): S.alerts_write,
+    ("POST", "/alerts/alertmanager"): S.alerts_write,
 }
 
 

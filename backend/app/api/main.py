@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from app.api.routes import login, sla, teams, tickets, tokens, users
+from app.api.routes import alerts, login, sla, teams, tickets, tokens, users
 
 # The app takes their routes into its own route table (app.api.routing), matched in this order, the
 # busiest first.
@@ -14,4 +14,5 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     sla.router,
     tokens.router,
     tokens.service_accounts,
+    alerts.router,
 )

@@ -173,6 +173,9 @@ class Settings(BaseSettings):
     INVITATION_TOKEN_HOURS: int = Field(default=72, ge=1, le=24 * 30)
     # Requests per minute per API token, counted in the database (shared by every worker and replica).
     API_TOKEN_RATE_LIMIT_PER_MINUTE: int = Field(default=1000, ge=1, le=1_000_000)
+    # Alerts (monitoring intake): a trigger this soon after its key's ticket was resolved reopens
+    # that ticket instead of opening a new one (0: never reopen).
+    ALERT_REOPEN_WINDOW_SECONDS: int = Field(default=3600, ge=0, le=30 * 24 * 3600)
 
     @field_validator("FORWARDED_ALLOW_IPS")
     @classmethod
