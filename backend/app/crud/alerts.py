@@ -221,7 +221,7 @@ async def _settle(alert: _Alert) -> AlertOutcome:
     refused = lifecycle.refused_field(transition, has_assignee=ticket.assignee_id is not None, given=given)
     if refused is not None:
         await alert.note(
-            f"Alert {verb} by {alert.source}; left {ticket.status.value}: {target.value} {refused[1]}."
+            f"Alert {verb} by {alert.source}; left {ticket.status.value}: {refused[0]} is {refused[1]}."
         )
         return alert.outcome(
             AlertResult.noted, f"Not moved: {refused[0]} is {refused[1]} (internal note added)"
