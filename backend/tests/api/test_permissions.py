@@ -184,6 +184,11 @@ MATRIX: list[tuple[str, str, Any, Any, tuple[int, int, int, int, int]]] = [
     ("POST", "/service-accounts/", lambda w: "/service-accounts/", {"email": "bot@ops.example.com"},
      (401, 403, 403, 403, 201)),
     ("GET", "/service-accounts/", lambda w: "/service-accounts/", None, (401, 403, 403, 403, 200)),
+    # Alerts from monitoring
+    ("POST", "/alerts/", lambda w: "/alerts/",
+     {"action": "trigger", "summary": "Disk full", "severity": "warning", "source": "db1"}, (401, 403, 403, 202, 202)),
+    ("POST", "/alerts/alertmanager", lambda w: "/alerts/alertmanager",
+     {"alerts": [{"status": "firing", "fingerprint": "f1"}]}, (401, 403, 403, 202, 202)),
 ]  # fmt: skip
 
 CASES = [

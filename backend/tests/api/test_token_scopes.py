@@ -61,6 +61,8 @@ NEEDS: dict[str, str] = {
     "revoke_token": "admin",
     "create_service_account": "admin",
     "list_service_accounts": "admin",
+    "send_alert": "alerts:write",
+    "receive_alertmanager": "alerts:write",
 }
 
 
