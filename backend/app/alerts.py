@@ -18,17 +18,19 @@ reopen is its resolved -> in_progress move.
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from app.models import (
     ALERT_SOURCE_MAX,
     ALERT_SUMMARY_MAX,
+    ALERT_TYPES,
     TEXT_MAX,
     TITLE_MAX,
     AlertAction,
-    AlertEvent,
     AlertmanagerAlert,
     AlertResult,
     AlertSeverity,
+    AnyAlert,
     Priority,
     TicketStatus,
     compact_json,
@@ -42,13 +44,6 @@ SEVERITY_PRIORITY: dict[AlertSeverity, Priority] = {
     AlertSeverity.error: Priority.high,
     AlertSeverity.warning: Priority.medium,
     AlertSeverity.info: Priority.low,
-}
-
-# What each action must carry (a trigger without a dedup key gets a new one).
-REQUIRED: dict[AlertAction, tuple[str, ...]] = {
-    AlertAction.trigger: ("summary", "severity", "source"),
-    AlertAction.acknowledge: ("dedup_key",),
-    AlertAction.resolve: ("dedup_key",),
 }
 
 # The statuses in which alerts act on the key's ticket ("open" in the issue's sense).
@@ -75,11 +70,6 @@ DONE: dict[AlertAction, AlertResult] = {
     AlertAction.acknowledge: R.acknowledged,
     AlertAction.resolve: R.resolved,
 }
-
-
-def missing_field(event: AlertEvent) -> str | None:
-    """The first field the event's action requires that it lacks."""
-    return next((name for name in REQUIRED[event.action] if getattr(event, name) is None), None)
 
 
 def within_reopen_window(resolved_at: datetime | None, *, now: datetime, window_seconds: int) -> bool:
@@ -169,7 +159,7 @@ def _first(alert: AlertmanagerAlert, places: tuple[tuple[str, str], ...]) -> str
     return None
 
 
-def from_alertmanager(alert: AlertmanagerAlert, *, team_id: int | None) -> AlertEvent:
+def from_alertmanager(alert: AlertmanagerAlert, *, team_id: int | None) -> AnyAlert:
     """The event an Alertmanager alert is (the team already looked up from ALERTMANAGER_TEAM_LABEL)."""
     severity = ALERTMANAGER_SEVERITY.get(alert.labels.get("severity", "").strip().lower())
     summary = _first(alert, ALERTMANAGER_SUMMARY) or f"Alert {alert.fingerprint}"
@@ -181,12 +171,14 @@ def from_alertmanager(alert: AlertmanagerAlert, *, team_id: int | None) -> Alert
         "generatorURL": alert.generatorURL,
     }
     # Built from values already checked (a label may be longer than a summary: clipped, not refused).
-    return AlertEvent.model_construct(
-        action=ALERTMANAGER_ACTION[alert.status],
-        dedup_key=alert.fingerprint,
-        summary=clip(summary, ALERT_SUMMARY_MAX),
-        severity=severity or ALERTMANAGER_DEFAULT_SEVERITY,
-        source=clip(source, ALERT_SOURCE_MAX),
-        details={name: value for name, value in details.items() if value},
-        team=team_id,
-    )
+    action = ALERTMANAGER_ACTION[alert.status]
+    fields: dict[str, Any] = {
+        "action": action.value,
+        "dedup_key": alert.fingerprint,
+        "summary": clip(summary, ALERT_SUMMARY_MAX),
+        "severity": severity or ALERTMANAGER_DEFAULT_SEVERITY,
+        "source": clip(source, ALERT_SOURCE_MAX),
+        "details": {name: value for name, value in details.items() if value},
+        "team_id": team_id,
+    }
+    return ALERT_TYPES[action].model_construct(**fields)

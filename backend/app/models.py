@@ -1090,7 +1090,7 @@ ALERT_SUMMARY_MAX = 1024  # PagerDuty's limit; the ticket's title is its first T
 ALERT_SOURCE_MAX = 255
 DEDUP_KEY_MAX = 255
 ALERT_DETAILS_MAX = 8000  # characters of `details` as compact JSON: the description stays in TEXT_MAX
-ALERTMANAGER_ALERTS_MAX = 1000  # alerts in one Alertmanager notification
+ALERTMANAGER_ALERTS_MAX = 100  # alerts in one notification (alertmanager.yml: max_alerts: 100)
 
 
 class AlertAction(StrEnum):
@@ -1133,28 +1133,65 @@ def _bounded_details(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return value
 
 
-class AlertEvent(Input):
-    """An event from a monitoring tool, after PagerDuty's Events API v2 (flattened: no `payload`)."""
+class AlertEventBase(Input):
+    """An event from a monitoring tool, after PagerDuty's Events API v2 (flattened: no `payload`).
+    Which fields are required depends on `action` (AlertTrigger, AlertAcknowledge, AlertResolve)."""
 
-    action: AlertAction
     dedup_key: DedupKey | None = PydanticField(
         default=None,
         description="Names the alert: its triggers share one ticket. Required to acknowledge or "
         "resolve; a trigger without one gets a new key (in the answer).",
     )
-    summary: AlertSummary | None = PydanticField(default=None, description="Required to trigger.")
-    severity: AlertSeverity | None = PydanticField(default=None, description="Required to trigger.")
+    summary: AlertSummary | None = PydanticField(
+        default=None, description="What is wrong: the new ticket's title (its first 200 characters)."
+    )
+    severity: AlertSeverity | None = PydanticField(
+        default=None,
+        description="Sets a new ticket's priority: critical urgent, error high, warning medium, info low.",
+    )
     source: AlertSource | None = PydanticField(
-        default=None, description="The affected system (host, service). Required to trigger."
+        default=None,
+        description='The affected system (host, service); resolving writes "resolved by <source>" '
+        "(default: the trigger's source).",
     )
     details: Annotated[dict[str, Any] | None, AfterValidator(_bounded_details)] = PydanticField(
         default=None, description=f"Any JSON object, at most {ALERT_DETAILS_MAX} characters as compact JSON."
     )
-    team: StrictId | None = PydanticField(
-        default=None, description="The id of the team a new ticket goes to."
-    )
+    team_id: StrictId | None = PydanticField(default=None, description="The team a new ticket goes to.")
 
     _trim = field_validator("dedup_key", "summary", "source", mode="before")(_trimmed)
+
+
+class AlertTrigger(AlertEventBase):
+    """Open a ticket for the alert, or count a repeat on its open one (see POST /alerts/)."""
+
+    action: Literal["trigger"]
+    summary: AlertSummary
+    severity: AlertSeverity
+    source: AlertSource
+
+
+class AlertAcknowledge(AlertEventBase):
+    """Move the key's ticket to in_progress, if the lifecycle allows it."""
+
+    action: Literal["acknowledge"]
+    dedup_key: DedupKey
+
+
+class AlertResolve(AlertEventBase):
+    """Resolve the key's ticket, unless a person has taken it over."""
+
+    action: Literal["resolve"]
+    dedup_key: DedupKey
+
+
+AnyAlert = AlertTrigger | AlertAcknowledge | AlertResolve
+AlertEvent = Annotated[AnyAlert, PydanticField(discriminator="action")]  # the request body
+ALERT_TYPES: dict[AlertAction, type[AnyAlert]] = {
+    AlertAction.trigger: AlertTrigger,
+    AlertAction.acknowledge: AlertAcknowledge,
+    AlertAction.resolve: AlertResolve,
+}
 
 
 class AlertOutcome(Output):
@@ -1203,7 +1240,7 @@ class AlertmanagerPayload(Input):
     commonAnnotations: dict[str, str] = PydanticField(default_factory=dict)
     externalURL: str | None = PydanticField(default=None, max_length=2048)
     groupKey: str | None = PydanticField(default=None, max_length=TEXT_MAX)
-    truncatedAlerts: int = 0
+    truncatedAlerts: Annotated[int, Strict()] = 0
 
 
 class AlertmanagerOutcome(Output):

@@ -24,11 +24,11 @@ from app.crud import common, ticket_writes
 from app.crud.ticket_writes import TicketTransaction, WriteKind
 from app.models import (
     AlertAction,
-    AlertEvent,
     AlertKey,
     AlertmanagerPayload,
     AlertOutcome,
     AlertResult,
+    AnyAlert,
     Comment,
     EventAction,
     Team,
@@ -59,7 +59,7 @@ class _Alert:
 
     tx: TicketTransaction
     caller: User
-    event: AlertEvent
+    event: AnyAlert
     key: AlertKey
     ticket: Ticket | None
 
@@ -111,14 +111,14 @@ class _Alert:
 
 async def _team(session: AsyncSession, team_id: int | None) -> None:
     if team_id is not None and await session.get(Team, team_id) is None:
-        raise Invalid("team", f"no team with id {team_id}")
+        raise Invalid("team_id", f"no team with id {team_id}")
 
 
 async def _create(alert: _Alert) -> AlertOutcome:
     event, caller, session = alert.event, alert.caller, alert.tx.session
     assert event.summary is not None and event.severity is not None and event.source is not None
     assert caller.id is not None
-    await _team(session, event.team)
+    await _team(session, event.team_id)
     now = common.utcnow()
     ticket = Ticket(
         title=alerts.title(event.summary),
@@ -130,7 +130,7 @@ async def _create(alert: _Alert) -> AlertOutcome:
             details=event.details,
         ),
         priority=alerts.SEVERITY_PRIORITY[event.severity],
-        team_id=event.team,
+        team_id=event.team_id,
         reporter_id=caller.id,
         created_at=now,
         updated_at=now,
@@ -193,7 +193,7 @@ async def _trigger(alert: _Alert) -> AlertOutcome:
 
 async def _settle(alert: _Alert) -> AlertOutcome:
     """Acknowledge or resolve the key's ticket: the move if the rules allow it, else a note."""
-    action, ticket = alert.event.action, alert.ticket
+    action, ticket = AlertAction(alert.event.action), alert.ticket
     if ticket is None:
         raise NotFound(ALERT_NOT_FOUND)
     verb = "acknowledged" if action == AlertAction.acknowledge else "resolved"
@@ -231,14 +231,11 @@ async def _settle(alert: _Alert) -> AlertOutcome:
 
 
 async def handle_alert(
-    *, db: Database, event: AlertEvent, caller: User, unknown_ok: bool = False
+    *, db: Database, event: AnyAlert, caller: User, unknown_ok: bool = False
 ) -> AlertOutcome:
     """Apply one alert (see app.alerts). `unknown_ok`: an acknowledge or resolve for an unknown key
     is `ignored` instead of a 404 (Alertmanager)."""
     require(caller, P.alert_write, "send alerts")
-    missing = alerts.missing_field(event)
-    if missing is not None:
-        raise Invalid(missing, f"required to {event.action.value}", "missing")
     dedup_key = event.dedup_key or uuid.uuid4().hex
     trigger = event.action == AlertAction.trigger
     async with ticket_writes.transaction(db) as tx:
