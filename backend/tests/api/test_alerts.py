@@ -420,3 +420,21 @@ def test_rules_tables() -> None:
 
 def test_agents_and_admins_may_send_alerts(make_user: MakeUser) -> None:
     assert {role for role in Role if has(make_user(role), Permission.alert_write)} == {Role.agent, Role.admin}
+
+
+def test_acknowledge_takes_a_ticket_off_hold(
+    client: TestClient, bot: dict[str, Any], agent: User, as_agent: Headers
+) -> None:
+    made = trigger(client, bot["headers"], dedup_key="k")
+    url = f"{API}/tickets/{made['ticket_id']}/status"
+    assert (
+        client.patch(
+            url, json={"status": "in_progress", "assignee_id": agent.id}, headers=as_agent
+        ).status_code
+        == 200
+    )
+    assert (
+        client.patch(url, json={"status": "on_hold", "reason": "Vendor"}, headers=as_agent).status_code == 200
+    )
+    ack = send(client, bot["headers"], action="acknowledge", dedup_key="k")
+    assert (ack["result"], ack["status"]) == ("acknowledged", "in_progress")
