@@ -1255,7 +1255,10 @@ class AlertKey(SQLModel, table=True):
     __tablename__ = "alert_keys"
 
     dedup_key: str = Field(primary_key=True, max_length=DEDUP_KEY_MAX)
-    ticket_id: int | None = Field(default=None, foreign_key="tickets.id", ondelete="SET NULL", index=True)
+    # No foreign key, on purpose: a ticket's delete would then lock this row (ON DELETE SET NULL)
+    # while holding the ticket, the reverse of an alert's order (the key, then its ticket), and the
+    # two could deadlock. A deleted ticket's id is never reused: an alert finds no ticket there.
+    ticket_id: int | None = Field(default=None, index=True)
     source: str | None = Field(default=None, max_length=ALERT_SOURCE_MAX)
     alert_count: int = 0
     first_alert_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

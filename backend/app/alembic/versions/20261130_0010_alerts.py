@@ -30,7 +30,6 @@ def upgrade() -> None:
     sa.Column('alert_count', sa.Integer(), nullable=False),
     sa.Column('first_alert_at', app.core.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_alert_at', app.core.types.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_alert_keys_ticket_id_tickets'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('dedup_key', name=op.f('pk_alert_keys'))
     )
     with op.batch_alter_table('alert_keys', schema=None) as batch_op:
