@@ -118,7 +118,6 @@ async def _create(alert: _Alert) -> AlertOutcome:
     event, caller, session = alert.event, alert.caller, alert.tx.session
     assert event.summary is not None and event.severity is not None and event.source is not None
     assert caller.id is not None
-    await _team(session, event.team_id)
     now = common.utcnow()
     ticket = Ticket(
         title=alerts.title(event.summary),
@@ -239,6 +238,8 @@ async def handle_alert(
     dedup_key = event.dedup_key or uuid.uuid4().hex
     trigger = event.action == AlertAction.trigger
     async with ticket_writes.transaction(db) as tx:
+        if trigger:  # checked on every trigger, though only a new ticket takes the team
+            await _team(tx.session, event.team_id)
         key = await _locked_key(tx.session, dedup_key, create=trigger)
         ticket = None
         if key is not None and key.ticket_id is not None:

@@ -438,3 +438,20 @@ def test_acknowledge_takes_a_ticket_off_hold(
     )
     ack = send(client, bot["headers"], action="acknowledge", dedup_key="k")
     assert (ack["result"], ack["status"]) == ("acknowledged", "in_progress")
+
+
+def test_an_unknown_team_is_refused_on_a_repeat_too(client: TestClient, bot: dict[str, Any]) -> None:
+    trigger(client, bot["headers"], dedup_key="k")
+    body = {
+        "action": "trigger",
+        "dedup_key": "k",
+        "summary": "x",
+        "severity": "info",
+        "source": "s",
+        "team_id": 999999,
+    }
+    response = client.post(URL, json=body, headers=bot["headers"])
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "team_id"]
+    again = trigger(client, bot["headers"], dedup_key="k")
+    assert again["alert_count"] == 2  # the refused repeat was not counted
