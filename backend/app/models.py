@@ -4,6 +4,7 @@ Each resource follows one ladder: `XBase` (shared fields) -> `XCreate` / `XUpdat
 fields refused) -> `XPublic` (output) and `X` (the table).
 """
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime
@@ -1079,6 +1080,189 @@ class SlaRecompute(SQLModel, table=True):
     reason: str = Field(max_length=200)
     after_ticket_id: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- Alerts ---------------------------------------------------------------------------------------
+# Monitoring intake (app.crud.alerts; the rules are app.alerts): an alert is a trigger, an
+# acknowledge or a resolve for a dedup key; each key names the ticket its alerts went to last.
+
+ALERT_SUMMARY_MAX = 1024  # PagerDuty's limit; the ticket's title is its first TITLE_MAX characters
+ALERT_SOURCE_MAX = 255
+DEDUP_KEY_MAX = 255
+ALERT_DETAILS_MAX = 8000  # characters of `details` as compact JSON: the description stays in TEXT_MAX
+ALERTMANAGER_ALERTS_MAX = 100  # alerts in one notification (alertmanager.yml: max_alerts: 100)
+
+
+class AlertAction(StrEnum):
+    trigger = "trigger"
+    acknowledge = "acknowledge"
+    resolve = "resolve"
+
+
+class AlertSeverity(StrEnum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+
+
+class AlertResult(StrEnum):
+    created = "created"  # a new ticket
+    deduplicated = "deduplicated"  # a repeat on the key's open ticket: a note, counted
+    reopened = "reopened"  # the key's ticket, resolved within the reopen window, reopened
+    acknowledged = "acknowledged"  # moved to in_progress
+    resolved = "resolved"  # resolved as "resolved by <source>"
+    noted = "noted"  # the move could not (or should not) be made: an internal note only
+    ignored = "ignored"  # nothing to do (the key's ticket is no longer open; Alertmanager: unknown key)
+
+
+DedupKey = Annotated[str, StringConstraints(min_length=1, max_length=DEDUP_KEY_MAX, pattern=NOT_BLANK)]
+AlertSummary = Annotated[
+    str, StringConstraints(min_length=1, max_length=ALERT_SUMMARY_MAX, pattern=NOT_BLANK)
+]
+AlertSource = Annotated[str, StringConstraints(min_length=1, max_length=ALERT_SOURCE_MAX, pattern=NOT_BLANK)]
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def _bounded_details(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and len(compact_json(value)) > ALERT_DETAILS_MAX:
+        raise ValueError(f"at most {ALERT_DETAILS_MAX} characters as compact JSON")
+    return value
+
+
+class AlertEventBase(Input):
+    """An event from a monitoring tool, after PagerDuty's Events API v2 (flattened: no `payload`).
+    Which fields are required depends on `action` (AlertTrigger, AlertAcknowledge, AlertResolve)."""
+
+    dedup_key: DedupKey | None = PydanticField(
+        default=None,
+        description="Names the alert: its triggers share one ticket. Required to acknowledge or "
+        "resolve; a trigger without one gets a new key (in the answer).",
+    )
+    summary: AlertSummary | None = PydanticField(
+        default=None, description="What is wrong: the new ticket's title (its first 200 characters)."
+    )
+    severity: AlertSeverity | None = PydanticField(
+        default=None,
+        description="Sets a new ticket's priority: critical urgent, error high, warning medium, info low.",
+    )
+    source: AlertSource | None = PydanticField(
+        default=None,
+        description='The affected system (host, service); resolving writes "resolved by <source>" '
+        "(default: the trigger's source).",
+    )
+    details: Annotated[dict[str, Any] | None, AfterValidator(_bounded_details)] = PydanticField(
+        default=None, description=f"Any JSON object, at most {ALERT_DETAILS_MAX} characters as compact JSON."
+    )
+    team_id: StrictId | None = PydanticField(default=None, description="The team a new ticket goes to.")
+
+    _trim = field_validator("dedup_key", "summary", "source", mode="before")(_trimmed)
+
+
+class AlertTrigger(AlertEventBase):
+    """Open a ticket for the alert, or count a repeat on its open one (see POST /alerts/)."""
+
+    action: Literal["trigger"]
+    summary: AlertSummary
+    severity: AlertSeverity
+    source: AlertSource
+
+
+class AlertAcknowledge(AlertEventBase):
+    """Move the key's ticket to in_progress, if the lifecycle allows it."""
+
+    action: Literal["acknowledge"]
+    dedup_key: DedupKey
+
+
+class AlertResolve(AlertEventBase):
+    """Resolve the key's ticket, unless a person has taken it over."""
+
+    action: Literal["resolve"]
+    dedup_key: DedupKey
+
+
+AnyAlert = AlertTrigger | AlertAcknowledge | AlertResolve
+AlertEvent = Annotated[AnyAlert, PydanticField(discriminator="action")]  # the request body
+ALERT_TYPES: dict[AlertAction, type[AnyAlert]] = {
+    AlertAction.trigger: AlertTrigger,
+    AlertAction.acknowledge: AlertAcknowledge,
+    AlertAction.resolve: AlertResolve,
+}
+
+
+class AlertOutcome(Output):
+    """What an alert did. `ticket_id` is null when it found no ticket (`ignored`)."""
+
+    ticket_id: int | None
+    dedup_key: str
+    result: AlertResult
+    alert_count: int = PydanticField(description="Triggers counted on the key's ticket so far.")
+    status: TicketStatus | None = PydanticField(description="The ticket's status after the alert.")
+    message: str = PydanticField(description="What happened, for a person to read.")
+
+
+class AlertmanagerAlert(Input):
+    model_config = ConfigDict(extra="ignore")  # fields later versions add
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = PydanticField(default_factory=dict)
+    annotations: dict[str, str] = PydanticField(default_factory=dict)
+    startsAt: str | None = PydanticField(default=None, max_length=64)
+    endsAt: str | None = PydanticField(default=None, max_length=64)
+    generatorURL: str | None = PydanticField(default=None, max_length=2048)
+    fingerprint: DedupKey
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "AlertmanagerAlert":
+        texts = [*self.labels, *self.labels.values(), *self.annotations, *self.annotations.values()]
+        if any("\x00" in text for text in texts):
+            raise ValueError("labels and annotations must not contain NUL characters")
+        _bounded_details({"labels": self.labels, "annotations": self.annotations})
+        return self
+
+
+class AlertmanagerPayload(Input):
+    """Prometheus Alertmanager's webhook body (version 4). Only `alerts` is read; the group fields
+    are accepted as Alertmanager sends them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: str | None = PydanticField(default=None, max_length=16)
+    receiver: str | None = PydanticField(default=None, max_length=NAME_MAX * 10)
+    status: str | None = PydanticField(default=None, max_length=16)
+    alerts: list[AlertmanagerAlert] = PydanticField(max_length=ALERTMANAGER_ALERTS_MAX)
+    groupLabels: dict[str, str] = PydanticField(default_factory=dict)
+    commonLabels: dict[str, str] = PydanticField(default_factory=dict)
+    commonAnnotations: dict[str, str] = PydanticField(default_factory=dict)
+    externalURL: str | None = PydanticField(default=None, max_length=2048)
+    groupKey: str | None = PydanticField(default=None, max_length=TEXT_MAX)
+    truncatedAlerts: Annotated[int, Strict()] = 0
+
+
+class AlertmanagerOutcome(Output):
+    results: list[AlertOutcome]
+
+
+class AlertKey(SQLModel, table=True):
+    """One dedup key: the ticket its alerts go to, and how often they were triggered. The row is
+    the key's lock: every alert for the key holds it (SELECT ... FOR UPDATE) for its whole
+    transaction, so concurrent triggers open one ticket."""
+
+    __tablename__ = "alert_keys"
+
+    dedup_key: str = Field(primary_key=True, max_length=DEDUP_KEY_MAX)
+    # No foreign key, on purpose: a ticket's delete would then lock this row (ON DELETE SET NULL)
+    # while holding the ticket, the reverse of an alert's order (the key, then its ticket), and the
+    # two could deadlock. A deleted ticket's id is never reused: an alert finds no ticket there.
+    ticket_id: int | None = Field(default=None, index=True)
+    source: str | None = Field(default=None, max_length=ALERT_SOURCE_MAX)
+    alert_count: int = 0
+    first_alert_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_alert_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 # --- API tokens -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@
 | sla.read          | -                 | yes   | yes   |
 | sla.manage        | -                 | -     | yes   |
 | webhook.manage    | -                 | -     | yes   |
+| alert.write       | -                 | yes   | yes   |
 
 Every user may read and edit their own account (`/users/me`). An API token narrows its owner's
 role further by its scopes: OPERATION_SCOPES, at the end of this module.
@@ -44,6 +45,7 @@ class Permission(StrEnum):
     sla_read = "sla.read"  # calendars and SLA policies
     sla_manage = "sla.manage"
     webhook_manage = "webhook.manage"  # outbound webhook endpoints and their delivery log
+    alert_write = "alert.write"  # alerts from monitoring (app.alerts)
 
 
 P = Permission
@@ -59,6 +61,7 @@ _AGENT = frozenset(
         P.team_read,
         P.user_read,
         P.sla_read,
+        P.alert_write,
     }
 )
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -120,6 +123,8 @@ OPERATION_SCOPES: dict[tuple[str, str], TokenScope | None] = {
     ("GET", "/webhooks/{endpoint_id}/deliveries/{delivery_id}"): S.webhooks_manage,
     ("POST", "/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver"): S.webhooks_manage,
     ("POST", "/webhooks/{endpoint_id}/replay"): S.webhooks_manage,
+    ("POST", "/alerts/"): S.alerts_write,
+    ("POST", "/alerts/alertmanager"): S.alerts_write,
 }
 
 

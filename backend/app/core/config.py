@@ -176,6 +176,9 @@ class Settings(BaseSettings):
     # Webhook receivers on loopback, link-local or private addresses (the resolved address is
     # checked, not the name): refused unless this is true (a receiver on the same network).
     WEBHOOKS_ALLOW_PRIVATE_NETWORKS: bool = False
+    # Alerts (monitoring intake): a trigger this soon after its key's ticket was resolved reopens
+    # that ticket instead of opening a new one (0: never reopen).
+    ALERT_REOPEN_WINDOW_SECONDS: int = Field(default=3600, ge=0, le=30 * 24 * 3600)
 
     @field_validator("FORWARDED_ALLOW_IPS")
     @classmethod

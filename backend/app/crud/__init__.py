@@ -10,13 +10,15 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 - ticket_list: the list with filters, search, sorts and keyset paging;
 - ticket_sla: a ticket's service level, explained (read-only);
 - idempotency: Idempotency-Key rows;
-- api_tokens: API tokens and their rate limit; service_accounts: users for integrations.
+- api_tokens: API tokens and their rate limit; service_accounts: users for integrations;
+- alerts: alerts from monitoring, which open, note, reopen, acknowledge and resolve tickets.
 
 `db seed`'s synchronous bulk loader is not request-path data access: it lives beside the seeder
 (app.seed_load).
 """
 
 from app.audit import CREATED_FIELDS
+from app.crud.alerts import ALERT_NOT_FOUND, handle_alert, handle_alertmanager
 from app.crud.api_tokens import create_token, list_tokens, looks_like_api_token, revoke_token, use_token
 from app.crud.comments import add_comment, list_comments
 from app.crud.idempotency import claim_idempotency_key, complete_idempotency_key, release_idempotency_key
@@ -84,6 +86,7 @@ from app.crud.webhooks import (
 )
 
 __all__ = [
+    "ALERT_NOT_FOUND",
     "BAD_CREDENTIALS",
     "CREATED_FIELDS",
     "EMAIL_TAKEN",
@@ -125,6 +128,8 @@ __all__ = [
     "get_ticket_sla",
     "get_user",
     "get_user_by_email",
+    "handle_alert",
+    "handle_alertmanager",
     "install_defaults",
     "list_calendars",
     "list_comments",

@@ -231,6 +231,11 @@ MATRIX: list[tuple[str, str, Any, Any, tuple[int, int, int, int, int]]] = [
      lambda w: f"/webhooks/{w.webhook.id}/deliveries/{w.delivery.id}/redeliver", None, (401, 403, 403, 403, 202)),
     ("POST", "/webhooks/{endpoint_id}/replay", lambda w: f"/webhooks/{w.webhook.id}/replay",
      {"since": "2026-01-01T00:00:00Z"}, (401, 403, 403, 403, 202)),
+    # Alerts from monitoring
+    ("POST", "/alerts/", lambda w: "/alerts/",
+     {"action": "trigger", "summary": "Disk full", "severity": "warning", "source": "db1"}, (401, 403, 403, 202, 202)),
+    ("POST", "/alerts/alertmanager", lambda w: "/alerts/alertmanager",
+     {"alerts": [{"status": "firing", "fingerprint": "f1"}]}, (401, 403, 403, 202, 202)),
 ]  # fmt: skip
 
 CASES = [

@@ -72,6 +72,8 @@ NEEDS: dict[str, str] = {
     "read_webhook_delivery": "webhooks:manage",
     "redeliver_webhook": "webhooks:manage",
     "replay_webhooks": "webhooks:manage",
+    "send_alert": "alerts:write",
+    "receive_alertmanager": "alerts:write",
 }
 
 
