@@ -9,15 +9,21 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 - ticket_writes: the transaction every ticket write runs in, and the hooks that see what it wrote;
 - ticket_list: the list with filters, search, sorts and keyset paging;
 - ticket_sla: a ticket's service level, explained (read-only);
-- idempotency: Idempotency-Key rows.
+- idempotency: Idempotency-Key rows;
+- notify: the ticket-write hook that queues notifications (registered here, once); watchers,
+  notification_settings: a ticket's watchers, a user's notification settings;
+- account_tokens: password recovery, invitations and the reset that consumes their links.
 
 `db seed`'s synchronous bulk loader is not request-path data access: it lives beside the seeder
 (app.seed_load).
 """
 
 from app.audit import CREATED_FIELDS
+from app.crud import notify, ticket_writes
+from app.crud.account_tokens import create_or_invite_user, request_password_reset, reset_password
 from app.crud.comments import add_comment, list_comments
 from app.crud.idempotency import claim_idempotency_key, complete_idempotency_key, release_idempotency_key
+from app.crud.notification_settings import get_notification_settings, update_notification_settings
 from app.crud.sla_admin import (
     DefaultsInstalled,
     create_calendar,
@@ -65,6 +71,10 @@ from app.crud.users import (
     throttle_key,
     update_user,
 )
+from app.crud.watchers import list_watchers, unwatch, watch
+
+# Every ticket write (the API's and the SLA clock's) queues its notifications in its transaction.
+stop_notifying = ticket_writes.register(before=notify.hook)
 
 __all__ = [
     "BAD_CREDENTIALS",
@@ -83,6 +93,7 @@ __all__ = [
     "count_login_attempts",
     "count_tickets_by_status",
     "create_calendar",
+    "create_or_invite_user",
     "create_policy",
     "create_team",
     "create_ticket",
@@ -95,6 +106,7 @@ __all__ = [
     "delete_user",
     "fill_holidays",
     "get_calendar",
+    "get_notification_settings",
     "get_policy",
     "get_team",
     "get_ticket",
@@ -110,14 +122,21 @@ __all__ = [
     "list_tickets",
     "list_transitions",
     "list_users",
+    "list_watchers",
     "log_in",
     "move_ticket",
     "release_idempotency_key",
+    "request_password_reset",
+    "reset_password",
     "settle_login_attempts",
+    "stop_notifying",
     "throttle_key",
+    "unwatch",
     "update_calendar",
+    "update_notification_settings",
     "update_policy",
     "update_team",
     "update_ticket",
     "update_user",
+    "watch",
 ]
