@@ -35,10 +35,9 @@ from app.models import (
     Ticket,
     TicketEvent,
     TicketStatus,
-    User,
     WatchReason,
 )
-from app.permissions import can_see, sees_internal_notes
+from app.permissions import ROLE_PERMISSIONS, Permission
 
 S = TicketStatus
 K = NotificationKind
@@ -156,10 +155,14 @@ class Person:
     full_name: str | None = None
     disabled: frozenset[NotificationKind] = field(default_factory=frozenset)
 
-    def as_user(self) -> User:
-        return User.model_construct(
-            id=self.id, role=self.role, is_active=self.is_active, team_id=self.team_id
-        )
+    def may(self, permission: Permission) -> bool:
+        """Whether their role has `permission` (app.permissions' table; no User is built: this runs
+        for every candidate of every notifying write)."""
+        return permission in ROLE_PERMISSIONS[self.role]
+
+    def can_see(self, ticket: Ticket) -> bool:
+        """app.permissions.can_see, for a Person."""
+        return self.may(Permission.ticket_read_all) or ticket.reporter_id == self.id
 
 
 def watch_reasons(person: Person, ticket: Ticket) -> list[WatchReason]:
@@ -178,12 +181,11 @@ def watch_reasons(person: Person, ticket: Ticket) -> list[WatchReason]:
 def may_receive(person: Person, notice: Notice, ticket: Ticket, actor_id: int | None) -> bool:
     """Whether `person` gets `notice`: not the actor, active, sees the ticket (and, for an internal
     note, internal notes), and has not switched the kind off."""
-    user = person.as_user()
     return (
         person.id != actor_id
         and person.is_active
-        and can_see(user, ticket)
-        and (not notice.internal or sees_internal_notes(user))
+        and person.can_see(ticket)
+        and (not notice.internal or person.may(Permission.note_internal))
         and notice.kind not in person.disabled
     )
 

@@ -12,8 +12,11 @@ so repeating them (or two at once) is harmless.
 """
 
 from collections.abc import Collection
+from functools import cache
+from typing import Any
 
-from sqlalchemy import and_, exists, false, or_
+from sqlalchemy import BindParameter, Select, and_, bindparam, exists, false, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -44,6 +47,38 @@ _SETTINGS = NotificationSetting.__table__  # type: ignore[attr-defined]
 USER_NOT_FOUND = "User not found"
 
 
+@cache
+def _people_statement(
+    *, users: bool, watchers: bool, team: bool, kinds: bool, public_only: bool
+) -> Select[Any]:
+    """The `people` query of one shape, built once (its values are bound parameters: building a
+    statement costs more CPU than running it)."""
+    u, w, c, s = _USERS.c, _WATCHERS.c, _COMMENTS.c, _SETTINGS.c
+    ticket_id: BindParameter[int] = bindparam("ticket_id")
+    wanted = []
+    if users:
+        wanted.append(u.id.in_(bindparam("users", expanding=True)))
+    if watchers:
+        wanted.append(u.id.in_(select(c.author_id).where(c.ticket_id == ticket_id)))
+        wanted.append(u.id.in_(select(w.user_id).where(w.ticket_id == ticket_id)))
+    if team:
+        roles = [role.value for role in sorted(notifications.SLA_TEAM_ROLES)]
+        wanted.append(and_(u.team_id == bindparam("team_id"), u.role.in_(roles)))
+    by_author = [c.ticket_id == ticket_id, c.author_id == u.id]
+    if public_only:
+        by_author.append(c.internal == false())
+    commented = exists().where(*by_author) if watchers else false()
+    joined = _USERS.outerjoin(_WATCHERS, and_(w.ticket_id == ticket_id, w.user_id == u.id))
+    columns = [u.id, u.role, u.is_active, u.team_id, u.email, u.full_name, w.watching, commented]
+    if kinds:
+        opted_out = and_(
+            s.user_id == u.id, s.enabled == false(), s.kind.in_(bindparam("kinds", expanding=True))
+        )
+        joined = joined.outerjoin(_SETTINGS, opted_out)
+        columns.append(s.kind)
+    return sa_select(*columns).select_from(joined).where(or_(*wanted))
+
+
 async def people(
     session: AsyncSession,
     ticket: Ticket,
@@ -56,31 +91,22 @@ async def people(
 ) -> dict[int, Person]:
     """Everyone who may be told about `ticket` (see the module docstring), by id; one query.
     `kinds`: the kinds whose opt-outs to read; `public_comments_only`: a note makes no commenter."""
-    u, w, c, s = _USERS.c, _WATCHERS.c, _COMMENTS.c, _SETTINGS.c
-    wanted = []
-    if users:
-        wanted.append(u.id.in_(sorted(users)))
-    if watchers:
-        wanted.append(u.id.in_(select(c.author_id).where(c.ticket_id == ticket.id)))
-        wanted.append(u.id.in_(select(w.user_id).where(w.ticket_id == ticket.id)))
-    if team and ticket.team_id is not None:
-        wanted.append(and_(u.team_id == ticket.team_id, u.role.in_(list(notifications.SLA_TEAM_ROLES))))
-    if not wanted:
+    team = team and ticket.team_id is not None
+    if not (users or watchers or team):
         return {}
-    by_author = [c.ticket_id == ticket.id, c.author_id == u.id]
-    if public_comments_only:
-        by_author.append(c.internal == false())
-    commented = exists().where(*by_author) if watchers else false()
-    joined = _USERS.outerjoin(_WATCHERS, and_(w.ticket_id == ticket.id, w.user_id == u.id))
-    columns = [u.id, u.role, u.is_active, u.team_id, u.email, u.full_name, w.watching, commented]
+    stmt = _people_statement(
+        users=bool(users), watchers=watchers, team=team, kinds=bool(kinds), public_only=public_comments_only
+    )
+    params: dict[str, Any] = {"ticket_id": ticket.id}
+    if users:
+        params["users"] = sorted(users)
+    if team:
+        params["team_id"] = ticket.team_id
     if kinds:
-        joined = joined.outerjoin(
-            _SETTINGS, and_(s.user_id == u.id, s.enabled == false(), s.kind.in_(sorted(kinds)))
-        )
-        columns.append(s.kind)
-    stmt = select(*columns).select_from(joined).where(or_(*wanted))
+        params["kinds"] = sorted(kinds)
+    rows = (await (await session.connection()).execute(stmt, params)).all()
     found: dict[int, Person] = {}
-    for row in (await session.exec(stmt)).all():
+    for row in rows:
         user_id, role, active, team_id, email, name, watching, did_comment = row[:8]
         off = frozenset({NotificationKind(row[8])}) if kinds and row[8] is not None else frozenset()
         known = found.get(user_id)
@@ -104,7 +130,7 @@ def _public(person: Person, ticket: Ticket, viewer: User) -> WatcherPublic | Non
     """A watcher as `viewer` sees them, or None when they are no watcher anyone would tell (they
     unwatched it, are inactive, or can no longer see the ticket)."""
     reasons = notifications.watch_reasons(person, ticket)
-    if not reasons or not person.is_active or not can_see(person.as_user(), ticket):
+    if not reasons or not person.is_active or not person.can_see(ticket):
         return None
     return WatcherPublic(
         user_id=person.id,
