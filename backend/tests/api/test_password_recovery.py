@@ -2,18 +2,22 @@
 stored only hashed, single use, 1 hour, voided by any password change, and throttled."""
 
 import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
 from app.core import account_tokens
 from app.core.config import get_settings
 from app.crud import common
-from app.factories import DEMO_PASSWORD
-from app.models import AccountToken, Notification, Role, User
+from app.factories import DEMO_PASSWORD, UserFactory
+from app.models import AccountToken, AccountTokenPurpose, LoginThrottle, Notification, Role, User
 from tests.conftest import MakeUser
 from tests.utils import API, auth, error_body
 
@@ -200,3 +204,53 @@ def test_bad_bodies_are_422(client: TestClient) -> None:
         (RESET, {"token": "t", "new_password": NEW_PASSWORD, "extra": 1}),
     ):
         assert client.post(url, json=body).status_code == 422, body
+
+
+@pytest.fixture
+def committed_token(engine: Engine) -> Iterator[tuple[int, str, str]]:
+    """A user's id, auth stamp and a recovery token of theirs, committed for real (for a live
+    server); removed afterwards."""
+    with Session(engine) as session:
+        user = UserFactory.build(role=Role.reporter)
+        session.add(user)
+        session.commit()
+        user_id, stamp = user.id, user.auth_stamp
+        assert user_id is not None
+        nonce = account_tokens.new_nonce()
+        token = account_tokens.derive(get_settings().SECRET_KEY, "password_reset", nonce)
+        session.add(
+            AccountToken(
+                user_id=user_id,
+                purpose=AccountTokenPurpose.password_reset,
+                nonce=nonce,
+                token_hash=account_tokens.digest(token),
+                auth_stamp=stamp,
+                expires_at=datetime.now(UTC) + timedelta(hours=1),
+            )
+        )
+        session.commit()
+    yield user_id, stamp, token
+    with Session(engine) as session:
+        session.delete(session.get(User, user_id))  # its token goes with it (ON DELETE CASCADE)
+        session.exec(delete(LoginThrottle))  # type: ignore[call-overload]
+        session.commit()
+
+
+def test_a_token_sent_many_times_at_once_resets_once(
+    live_api: str, engine: Engine, committed_token: tuple[int, str, str]
+) -> None:
+    user_id, stamp, token = committed_token
+    with httpx.Client(base_url=live_api, timeout=60) as http:
+
+        def attempt(number: int) -> int:
+            body = {"token": token, "new_password": f"racing passphrase number {number}"}
+            return http.post("/reset-password", json=body).status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(attempt, range(8)))
+    assert sorted(statuses) == [200] + [400] * 7, statuses
+    with Session(engine) as session:
+        user = session.get(User, user_id)
+        assert user is not None and user.auth_stamp != stamp
+        row = session.exec(select(AccountToken).where(AccountToken.user_id == user_id)).one()
+        assert row.used_at is not None
