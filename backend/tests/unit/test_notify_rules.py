@@ -5,7 +5,17 @@ import itertools
 import pytest
 
 from app import notifications as n
-from app.models import EventAction, NotificationKind, Role, Ticket, TicketEvent, TicketStatus, WatchReason
+from app import permissions
+from app.models import (
+    EventAction,
+    NotificationKind,
+    Role,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    User,
+    WatchReason,
+)
 from app.notifications import Audience, Notice, Person
 
 K, S, A = NotificationKind, TicketStatus, EventAction
@@ -181,3 +191,13 @@ def test_what_the_query_must_read() -> None:
     sla = Notice(K.sla_warning, Audience.sla, False, {})
     assert n.needs([sla], ticket(assignee_id=None)).team
     assert not n.needs([sla], t).team and n.needs([sla], t).users == {ASSIGNEE}
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("own", [True, False])
+def test_a_person_sees_what_the_policy_table_lets_their_role_see(role: Role, own: bool) -> None:
+    t = ticket(reporter_id=4 if own else REPORTER)
+    person = Person(4, role, True)
+    user = User.model_construct(id=4, role=role, is_active=True)
+    assert person.can_see(t) == permissions.can_see(user, t)
+    assert person.may(permissions.P.note_internal) == permissions.sees_internal_notes(user)
