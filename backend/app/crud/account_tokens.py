@@ -12,7 +12,8 @@ change voids them the same way.
 
 Throttling: a recovery request counts one attempt against the e-mail's and the client's login keys
 (app.crud.users); a reset counts against the client's key and takes its attempt back when the token
-was good, so only bad tokens add up. Over a limit: Throttled (429), whatever the address or token.
+was good (even if the new password is refused as weak), so only bad tokens add up. Over a limit:
+Throttled (429), whatever the address or token.
 
 No account enumeration: a recovery request answers the same whether the address has an active
 account or not. Both cases do the same work in the same order (the throttle count, a transaction
@@ -32,7 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core import account_tokens
 from app.core.config import get_settings
 from app.core.database import Database
-from app.core.errors import BadCredentials, Throttled
+from app.core.errors import BadCredentials, Invalid, Throttled
 from app.core.offload import run_cpu_bound
 from app.core.security import hash_password
 from app.crud import common, outbox
@@ -160,7 +161,14 @@ async def reset_password(*, db: Database, token: str, new_password: str, client:
     counted = await _count(db, {address: get_settings().LOGIN_MAX_FAILURES_PER_CLIENT})
     now = common.utcnow()
     _, user = await _usable(await db.reader(), token, now)
-    hashed = await _checked_hash(new_password, field="new_password", user_inputs=(user.email, user.full_name))
+    take_back = {address: counted[address][1]}
+    try:
+        hashed = await _checked_hash(
+            new_password, field="new_password", user_inputs=(user.email, user.full_name)
+        )
+    except Invalid:  # a good token with a weak password: not a bad token, not counted
+        await settle_login_attempts(db=db, take_back=take_back)
+        raise
     async with db.write() as session:
         row, _ = await _usable(session, token, now)
         consumed = await session.exec(
@@ -176,7 +184,7 @@ async def reset_password(*, db: Database, token: str, new_password: str, client:
         locked.hashed_password = hashed
         locked.auth_stamp = new_auth_stamp()  # voids every access token and every other link
         session.add(locked)
-    await settle_login_attempts(db=db, take_back={address: counted[address][1]})
+    await settle_login_attempts(db=db, take_back=take_back)
 
 
 async def create_or_invite_user(*, db: Database, user_in: UserCreateOrInvite) -> User:
