@@ -1670,3 +1670,82 @@ class AccountToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# API schemas for watchers, settings and account e-mails
+
+
+class WatchReason(StrEnum):
+    """Why someone watches a ticket (app.notifications.watch_reasons)."""
+
+    reporter = "reporter"
+    assignee = "assignee"
+    commenter = "commenter"
+    explicit = "explicit"  # POST /tickets/{id}/watchers
+
+
+class WatcherAdd(Input):
+    """Who starts watching: yourself when `user_id` is left out; agents and admins may name others."""
+
+    user_id: Annotated[StrictId | None, NotNull] = None
+
+    _present = field_validator("user_id", mode="after")(_not_null)
+
+
+class WatcherPublic(Output):
+    user_id: int
+    email: str | None = Field(
+        description="Shown to agents and admins (who may read users); null for reporters."
+    )
+    full_name: str | None
+    reasons: list[WatchReason]
+
+
+class WatchersPublic(Output):
+    data: list[WatcherPublic]
+    count: int
+
+
+class NotificationSettingsPublic(Output):
+    """Every kind a user may switch off (PREFERENCE_KINDS): true = e-mailed (the default)."""
+
+    ticket_assigned: bool
+    ticket_commented: bool
+    ticket_resolved: bool
+    ticket_reopened: bool
+    ticket_closed: bool
+    sla_warning: bool
+    sla_breached: bool
+
+
+class NotificationSettingsUpdate(Input):
+    """A full or partial map kind -> on/off; the kinds left out keep their setting."""
+
+    ticket_assigned: Annotated[StrictBool | None, NotNull] = None
+    ticket_commented: Annotated[StrictBool | None, NotNull] = None
+    ticket_resolved: Annotated[StrictBool | None, NotNull] = None
+    ticket_reopened: Annotated[StrictBool | None, NotNull] = None
+    ticket_closed: Annotated[StrictBool | None, NotNull] = None
+    sla_warning: Annotated[StrictBool | None, NotNull] = None
+    sla_breached: Annotated[StrictBool | None, NotNull] = None
+
+    _present = field_validator(*(kind.value for kind in PREFERENCE_KINDS), mode="after")(_not_null)
+
+
+class UserCreateOrInvite(UserCreate):
+    """POST /users: without `password`, the user is invited (an e-mailed link to set their own)."""
+
+    password: Annotated[NewPassword | None, NotNull] = None  # type: ignore[assignment]
+
+    _present = field_validator("password", mode="after")(_not_null)
+
+
+class PasswordRecovery(Input):
+    email: str = Field(min_length=1, max_length=LOGIN_NAME_MAX)
+
+
+class PasswordReset(Input):
+    """`token`: from the e-mailed link (password recovery or invitation)."""
+
+    token: str = Field(min_length=1, max_length=128)
+    new_password: NewPassword

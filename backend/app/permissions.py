@@ -110,6 +110,9 @@ OPERATION_SCOPES: dict[tuple[str, str], TokenScope | None] = {
     ("PATCH", "/tickets/{ticket_id}/status"): S.tickets_write,
     ("DELETE", "/tickets/{ticket_id}"): S.tickets_write,
     ("POST", "/tickets/{ticket_id}/comments"): S.comments_write,
+    ("GET", "/tickets/{ticket_id}/watchers"): S.tickets_read,
+    ("POST", "/tickets/{ticket_id}/watchers"): S.tickets_write,
+    ("DELETE", "/tickets/{ticket_id}/watchers/{user_id}"): S.tickets_write,
     ("GET", "/users/me"): ANY_SCOPE,
     ("GET", "/tokens/"): ANY_SCOPE,  # a token may see its owner's tokens, never a secret
     ("POST", "/webhooks/"): S.webhooks_manage,

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from app.api.routes import alerts, login, sla, teams, tickets, tokens, users, webhooks
+from app.api.routes import alerts, login, sla, teams, tickets, tokens, users, watchers, webhooks
 
 # The app takes their routes into its own route table (app.api.routing), matched in this order, the
 # busiest first.
@@ -16,4 +16,5 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     tokens.service_accounts,
     webhooks.router,
     alerts.router,
+    watchers.router,
 )

@@ -12,16 +12,22 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 - idempotency: Idempotency-Key rows;
 - api_tokens: API tokens and their rate limit; service_accounts: users for integrations;
 - alerts: alerts from monitoring, which open, note, reopen, acknowledge and resolve tickets.
+- notify: the ticket-write hook that queues notifications (registered here, once); watchers,
+  notification_settings: a ticket's watchers, a user's notification settings;
+- account_tokens: password recovery, invitations and the reset that consumes their links.
 
 `db seed`'s synchronous bulk loader is not request-path data access: it lives beside the seeder
 (app.seed_load).
 """
 
 from app.audit import CREATED_FIELDS
+from app.crud import notify, ticket_writes, webhook_outbox
+from app.crud.account_tokens import create_or_invite_user, request_password_reset, reset_password
 from app.crud.alerts import ALERT_NOT_FOUND, handle_alert, handle_alertmanager
 from app.crud.api_tokens import create_token, list_tokens, looks_like_api_token, revoke_token, use_token
 from app.crud.comments import add_comment, list_comments
 from app.crud.idempotency import claim_idempotency_key, complete_idempotency_key, release_idempotency_key
+from app.crud.notification_settings import get_notification_settings, update_notification_settings
 from app.crud.service_accounts import create_service_account, list_service_accounts
 from app.crud.sla_admin import (
     DefaultsInstalled,
@@ -70,6 +76,7 @@ from app.crud.users import (
     throttle_key,
     update_user,
 )
+from app.crud.watchers import list_watchers, unwatch, watch
 from app.crud.webhooks import (
     create_endpoint,
     delete_endpoint,
@@ -104,6 +111,7 @@ __all__ = [
     "count_tickets_by_status",
     "create_calendar",
     "create_endpoint",
+    "create_or_invite_user",
     "create_policy",
     "create_service_account",
     "create_team",
@@ -122,6 +130,7 @@ __all__ = [
     "get_calendar",
     "get_delivery",
     "get_endpoint",
+    "get_notification_settings",
     "get_policy",
     "get_team",
     "get_ticket",
@@ -143,29 +152,36 @@ __all__ = [
     "list_tokens",
     "list_transitions",
     "list_users",
+    "list_watchers",
     "log_in",
     "looks_like_api_token",
     "move_ticket",
     "redeliver",
     "release_idempotency_key",
     "replay",
+    "request_password_reset",
+    "reset_password",
     "revoke_token",
     "rotate_secret",
     "send_test_event",
     "settle_login_attempts",
+    "stop_notifying",
     "throttle_key",
+    "unwatch",
     "update_calendar",
     "update_endpoint",
+    "update_notification_settings",
     "update_policy",
     "update_team",
     "update_ticket",
     "update_user",
     "use_token",
+    "watch",
 ]
 
 
-# Every ticket write hands what it wrote to these, inside its transaction (app.crud.ticket_writes).
-from app.crud import ticket_writes as _ticket_writes
-from app.crud import webhook_outbox as _webhook_outbox
-
-_ticket_writes.register(before=_webhook_outbox.enqueue)
+# Every ticket write (the API's and the SLA clock's) hands what it wrote to these, inside its
+# transaction (app.crud.ticket_writes): its notifications and its webhook deliveries are queued
+# there, with the write or not at all.
+stop_notifying = ticket_writes.register(before=notify.hook)
+ticket_writes.register(before=webhook_outbox.enqueue)

@@ -6,7 +6,7 @@ never on the event loop.
 
 import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, case, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core import passwords, security
 from app.core.config import get_settings
@@ -89,18 +90,30 @@ async def _checked_hash(password: str, *, field: str, user_inputs: Iterable[str 
     return await run_cpu_bound(security.hash_password, password)
 
 
-async def create_user(*, db: Database, user_in: UserCreate, hashed_password: str | None = None) -> User:
-    """A new user; `hashed_password` skips the policy (the first admin from the validated settings)."""
-    hashed = hashed_password or await _checked_hash(
-        user_in.password, field="password", user_inputs=(user_in.email, user_in.full_name)
-    )
+async def create_user(
+    *,
+    db: Database,
+    user_in: UserCreate,
+    hashed_password: str | None = None,
+    before_commit: Callable[[AsyncSession, User], Awaitable[Any]] | None = None,
+) -> User:
+    """A new user; `hashed_password` skips the policy (the first admin from the validated settings,
+    an invited user's unusable password). `before_commit(session, user)` may add rows to the same
+    transaction (an invitation and its e-mail: app.crud.account_tokens)."""
+    if hashed_password is None:
+        assert user_in.password is not None, "a password or its hash"
+        hashed_password = await _checked_hash(
+            user_in.password, field="password", user_inputs=(user_in.email, user_in.full_name)
+        )
     async with db.write() as session:
         if await _email_taken(session, user_in.email):
             raise Conflict(EMAIL_TAKEN)
         await check_team(session, user_in.team_id)
-        user = User.model_validate(user_in, update={"hashed_password": hashed})
+        user = User.model_validate(user_in, update={"hashed_password": hashed_password})
         session.add(user)
         await flush(session, conflict=EMAIL_TAKEN)
+        if before_commit is not None:
+            await before_commit(session, user)
     return user
 
 

@@ -236,6 +236,18 @@ MATRIX: list[tuple[str, str, Any, Any, tuple[int, int, int, int, int]]] = [
      {"action": "trigger", "summary": "Disk full", "severity": "warning", "source": "db1"}, (401, 403, 403, 202, 202)),
     ("POST", "/alerts/alertmanager", lambda w: "/alerts/alertmanager",
      {"alerts": [{"status": "firing", "fingerprint": "f1"}]}, (401, 403, 403, 202, 202)),
+    # Notifications: watchers, settings, account e-mails (anyone may ask for recovery or reset)
+    ("GET", "/tickets/{ticket_id}/watchers", lambda w: f"/tickets/{t(w)}/watchers", None, (401, 200, 404, 200, 200)),
+    ("POST", "/tickets/{ticket_id}/watchers", lambda w: f"/tickets/{t(w)}/watchers", None, (401, 200, 404, 200, 200)),
+    ("DELETE", "/tickets/{ticket_id}/watchers/{user_id}", lambda w: f"/tickets/{t(w)}/watchers/{w.users['agent'].id}",
+     None, (401, 403, 404, 204, 204)),
+    ("GET", "/users/me/notifications", lambda w: "/users/me/notifications", None, (401, 200, 200, 200, 200)),
+    ("PUT", "/users/me/notifications", lambda w: "/users/me/notifications", {"sla_warning": False},
+     (401, 200, 200, 200, 200)),
+    ("POST", "/password-recovery", lambda w: "/password-recovery", {"email": "someone@example.com"},
+     (202, 202, 202, 202, 202)),
+    ("POST", "/reset-password", lambda w: "/reset-password", {"token": "nope", "new_password": "long enough one"},
+     (400, 400, 400, 400, 400)),
 ]  # fmt: skip
 
 CASES = [

@@ -6,9 +6,12 @@ from app.api.openapi import answers
 from app.api.routing import api_router
 from app.models import (
     Message,
+    NotificationKind,
+    NotificationSettingsPublic,
+    NotificationSettingsUpdate,
     UpdatePassword,
     User,
-    UserCreate,
+    UserCreateOrInvite,
     UserPublic,
     UsersPublic,
     UserUpdate,
@@ -36,6 +39,27 @@ async def update_my_password(db: DbDep, user: CurrentUser, body: UpdatePassword)
     return Message(message="Password updated")
 
 
+@router.get("/me/notifications", response_model=NotificationSettingsPublic)
+async def read_my_notifications(db: DbDep, user: CurrentUser) -> NotificationSettingsPublic:
+    """Every kind of notification you may switch off, on (the default) or off. Account e-mails
+    (password recovery, invitation) are always sent."""
+    assert user.id is not None
+    settings = await crud.get_notification_settings(db=db, user_id=user.id)
+    return NotificationSettingsPublic.model_validate(settings)
+
+
+@router.put("/me/notifications", response_model=NotificationSettingsPublic, responses=answers(422))
+async def update_my_notifications(
+    db: DbDep, user: CurrentUser, body: NotificationSettingsUpdate
+) -> NotificationSettingsPublic:
+    """Switch kinds on or off (a full or partial map kind -> bool; the others keep their setting).
+    Applies to notifications queued from now on. Answers every kind's setting."""
+    assert user.id is not None
+    changes = {NotificationKind(kind): on for kind, on in body.model_dump(exclude_unset=True).items()}
+    settings = await crud.update_notification_settings(db=db, user_id=user.id, changes=changes)
+    return NotificationSettingsPublic.model_validate(settings)
+
+
 @router.get("/", response_model=UsersPublic, responses=answers(403, 422))
 async def list_users(db: DbDep, _: UserReader, page: PageDep) -> UsersPublic:
     users, count = await crud.list_users(db=db, offset=page.offset, limit=page.limit)
@@ -45,8 +69,11 @@ async def list_users(db: DbDep, _: UserReader, page: PageDep) -> UsersPublic:
 @router.post(
     "/", response_model=UserPublic, status_code=status.HTTP_201_CREATED, responses=answers(403, 409, 422)
 )
-async def create_user(db: DbDep, _: UserAdmin, user_in: UserCreate) -> User:
-    return await crud.create_user(db=db, user_in=user_in)
+async def create_user(db: DbDep, _: UserAdmin, user_in: UserCreateOrInvite) -> User:
+    """Without `password`, the user is invited: an e-mailed link (valid INVITATION_TOKEN_HOURS) to
+    set their own password through POST /reset-password; until then they cannot log in. No
+    password is ever e-mailed."""
+    return await crud.create_or_invite_user(db=db, user_in=user_in)
 
 
 @router.get("/{user_id:id}", response_model=UserPublic, responses=answers(403, 404, 422))
