@@ -154,6 +154,7 @@ class Person:
     email: str | None = None
     full_name: str | None = None
     disabled: frozenset[NotificationKind] = field(default_factory=frozenset)
+    is_service_account: bool = False  # an integration's account: never e-mailed
 
     def may(self, permission: Permission) -> bool:
         """Whether their role has `permission` (app.permissions' table; no User is built: this runs
@@ -179,10 +180,12 @@ def watch_reasons(person: Person, ticket: Ticket) -> list[WatchReason]:
 
 
 def may_receive(person: Person, notice: Notice, ticket: Ticket, actor_id: int | None) -> bool:
-    """Whether `person` gets `notice`: not the actor, active, sees the ticket (and, for an internal
-    note, internal notes), and has not switched the kind off."""
+    """Whether `person` gets `notice`: not the actor, a person (not a service account: the tickets
+    an alert opens have one as reporter), active, sees the ticket (and, for an internal note,
+    internal notes), and has not switched the kind off."""
     return (
         person.id != actor_id
+        and not person.is_service_account
         and person.is_active
         and person.can_see(ticket)
         and (not notice.internal or person.may(Permission.note_internal))

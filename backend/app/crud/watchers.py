@@ -69,7 +69,17 @@ def _people_statement(
         by_author.append(c.internal == false())
     commented = exists().where(*by_author) if watchers else false()
     joined = _USERS.outerjoin(_WATCHERS, and_(w.ticket_id == ticket_id, w.user_id == u.id))
-    columns = [u.id, u.role, u.is_active, u.team_id, u.email, u.full_name, w.watching, commented]
+    columns = [
+        u.id,
+        u.role,
+        u.is_active,
+        u.team_id,
+        u.email,
+        u.full_name,
+        w.watching,
+        commented,
+        u.is_service_account,
+    ]
     if kinds:
         opted_out = and_(
             s.user_id == u.id, s.enabled == false(), s.kind.in_(bindparam("kinds", expanding=True))
@@ -107,8 +117,8 @@ async def people(
     rows = (await (await session.connection()).execute(stmt, params)).all()
     found: dict[int, Person] = {}
     for row in rows:
-        user_id, role, active, team_id, email, name, watching, did_comment = row[:8]
-        off = frozenset({NotificationKind(row[8])}) if kinds and row[8] is not None else frozenset()
+        user_id, role, active, team_id, email, name, watching, did_comment, service = row[:9]
+        off = frozenset({NotificationKind(row[9])}) if kinds and row[9] is not None else frozenset()
         known = found.get(user_id)
         if known is not None:
             off |= known.disabled
@@ -122,6 +132,7 @@ async def people(
             email=email,
             full_name=name,
             disabled=off,
+            is_service_account=bool(service),
         )
     return found
 

@@ -137,6 +137,7 @@ def test_watchers_but_the_actor_the_inactive_the_unwatched_and_who_cannot_see() 
         Person(8, Role.admin, True, watching=True),
         Person(9, Role.agent, True),  # no reason to watch
         Person(10, Role.agent, True, commented=True, disabled=frozenset({K.ticket_commented})),
+        Person(11, Role.agent, True, commented=True, is_service_account=True),  # an integration
     )
     assert n.recipients(COMMENT, everyone, ticket(), ACTOR) == [REPORTER, ASSIGNEE, 4, 8]
     assert n.recipients(NOTE, everyone, ticket(), ACTOR) == [ASSIGNEE, 4, 8]  # never the reporter
