@@ -16,6 +16,7 @@
 | user.write        | -                 | -     | yes   |
 | sla.read          | -                 | yes   | yes   |
 | sla.manage        | -                 | -     | yes   |
+| notification.manage | -               | -     | yes   |
 
 Every user may read and edit their own account (`/users/me`).
 """
@@ -41,6 +42,7 @@ class Permission(StrEnum):
     user_write = "user.write"
     sla_read = "sla.read"  # calendars and SLA policies
     sla_manage = "sla.manage"
+    notification_manage = "notification.manage"  # the outbox: list, re-queue
 
 
 P = Permission
@@ -61,7 +63,7 @@ _AGENT = frozenset(
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.reporter: frozenset({P.ticket_create, P.comment_create}),
     Role.agent: _AGENT,
-    Role.admin: _AGENT | {P.ticket_delete, P.team_write, P.user_write, P.sla_manage},
+    Role.admin: _AGENT | {P.ticket_delete, P.team_write, P.user_write, P.sla_manage, P.notification_manage},
 }
 
 

@@ -177,6 +177,7 @@ UserReader = Annotated[User, Depends(allowed(Permission.user_read, "read users")
 UserAdmin = Annotated[User, Depends(allowed(Permission.user_write, "manage users"))]
 SlaReader = Annotated[User, Depends(allowed(Permission.sla_read, "read service levels"))]
 SlaAdmin = Annotated[User, Depends(allowed(Permission.sla_manage, "manage service levels"))]
+NotificationAdmin = Annotated[User, Depends(allowed(Permission.notification_manage, "manage notifications"))]
 
 
 async def idempotency_key(

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from app.api.routes import login, sla, teams, tickets, users
+from app.api.routes import login, notifications, sla, teams, tickets, users
 
 # The app takes their routes into its own route table (app.api.routing), matched in this order, the
 # busiest first.
@@ -12,4 +12,5 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     login.router,
     teams.router,
     sla.router,
+    notifications.router,
 )

@@ -9,7 +9,9 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 - ticket_writes: the transaction every ticket write runs in, and the hooks that see what it wrote;
 - ticket_list: the list with filters, search, sorts and keyset paging;
 - ticket_sla: a ticket's service level, explained (read-only);
-- idempotency: Idempotency-Key rows.
+- idempotency: Idempotency-Key rows;
+- notifications_admin: the outbox as admins see it (list, re-queue, the /metrics gauges); the
+  worker's delivery job is app.crud.delivery.
 
 `db seed`'s synchronous bulk loader is not request-path data access: it lives beside the seeder
 (app.seed_load).
@@ -18,6 +20,12 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 from app.audit import CREATED_FIELDS
 from app.crud.comments import add_comment, list_comments
 from app.crud.idempotency import claim_idempotency_key, complete_idempotency_key, release_idempotency_key
+from app.crud.notifications_admin import (
+    NOTIFICATION_NOT_FOUND,
+    list_notifications,
+    read_outbox,
+    requeue_notification,
+)
 from app.crud.sla_admin import (
     DefaultsInstalled,
     create_calendar,
@@ -70,6 +78,7 @@ __all__ = [
     "BAD_CREDENTIALS",
     "CREATED_FIELDS",
     "EMAIL_TAKEN",
+    "NOTIFICATION_NOT_FOUND",
     "TEAM_TAKEN",
     "THROTTLED",
     "TICKET_NOT_FOUND",
@@ -105,6 +114,7 @@ __all__ = [
     "list_calendars",
     "list_comments",
     "list_events",
+    "list_notifications",
     "list_policies",
     "list_teams",
     "list_tickets",
@@ -112,7 +122,9 @@ __all__ = [
     "list_users",
     "log_in",
     "move_ticket",
+    "read_outbox",
     "release_idempotency_key",
+    "requeue_notification",
     "settle_login_attempts",
     "throttle_key",
     "update_calendar",
