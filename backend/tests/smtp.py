@@ -9,12 +9,19 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from sqlmodel import Session
 
+from app.core import account_tokens, db
+from app.core.config import get_settings
+from app.crud import common, outbox
+from app.factories import UserFactory
+from app.models import AccountToken, AccountTokenPurpose, NotificationKind, Role
 from scripts.benchkit import free_port
 
 
@@ -140,13 +147,6 @@ def smtp_server(recorder: Recorder | None = None) -> Iterator[SmtpServer]:
 def invitation(session: Any, user: Any, *, now: Any = None) -> Any:
     """Queue an invitation for `user` as the enqueue side does: a valid single-use token row and
     an outbox row naming it (`session`: a sync Session; the caller commits)."""
-    from datetime import timedelta
-
-    from app.core import account_tokens
-    from app.core.config import get_settings
-    from app.crud import common, outbox
-    from app.models import AccountToken, AccountTokenPurpose, NotificationKind
-
     when = now or common.utcnow()
     nonce = account_tokens.new_nonce()
     token = AccountToken(
@@ -169,3 +169,21 @@ def invitation(session: Any, user: Any, *, now: Any = None) -> Any:
         payload={"token_id": token.id},
         now=when,
     )
+
+
+def users_with_invitations(url: str, count: int, *, bad_addresses: int = 0) -> list[tuple[int, str]]:
+    """`count` new users of the database at `url`, each with an invitation queued (committed), the
+    last `bad_addresses` of them with a malformed e-mail address; (row id, Message-ID) of each."""
+    engine = db.create_db_engine(url)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            users = [UserFactory.build(role=Role.agent) for _ in range(count)]
+            for user in users[count - bad_addresses :]:
+                user.email = f"bad address {user.email}"
+            session.add_all(users)
+            session.flush()
+            rows = [invitation(session, user) for user in users]
+            session.commit()
+            return [(row.id, row.message_id) for row in rows]
+    finally:
+        engine.dispose()

@@ -173,7 +173,8 @@ class Settings(BaseSettings):
     # Delivery attempts before a notification is dead (the schedule: app.crud.delivery).
     NOTIFY_MAX_ATTEMPTS: int = Field(default=8, ge=1, le=30)
     # A worker that claims notifications holds them this long (a lease): if it dies mid-send, another
-    # worker sends them when the lease ends. At least SMTP_EXCHANGES_PER_SEND x SMTP_TIMEOUT_SECONDS.
+    # worker sends them when the lease ends. More than SMTP_EXCHANGES_PER_SEND x SMTP_TIMEOUT_SECONDS
+    # (a batch sends while a whole send still fits in what is left of its lease).
     NOTIFY_LEASE_SECONDS: float = Field(default=300, gt=0, le=86_400)
     # The worker serves its own Prometheus counters (notifications sent, failed, dead, skipped) on
     # this port, at /metrics; 0: not served.
@@ -231,9 +232,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> Self:
         longest = SMTP_EXCHANGES_PER_SEND * self.SMTP_TIMEOUT_SECONDS
-        if longest > self.NOTIFY_LEASE_SECONDS:
+        if longest >= self.NOTIFY_LEASE_SECONDS:
             raise ValueError(
-                f"NOTIFY_LEASE_SECONDS must be at least {longest:g} ({SMTP_EXCHANGES_PER_SEND} x "
+                f"NOTIFY_LEASE_SECONDS must be more than {longest:g} ({SMTP_EXCHANGES_PER_SEND} x "
                 "SMTP_TIMEOUT_SECONDS, the longest send)"
             )
         return self

@@ -171,7 +171,14 @@ MATRIX: list[tuple[str, str, Any, Any, tuple[int, int, int, int, int]]] = [
     ("PATCH", "/sla-policies/{policy_id}", lambda w: f"/sla-policies/{w.policy.id}", {"warn_at_percent": 50},
      (401, 403, 403, 403, 200)),
     ("DELETE", "/sla-policies/{policy_id}", lambda w: f"/sla-policies/{w.policy.id}", None, (401, 403, 403, 403, 204)),
+    # --- Notifications: the outbox (admin) ---
+    ("GET", "/notifications/", lambda w: "/notifications/", None, (401, 403, 403, 403, 200)),
+    ("POST", "/notifications/{notification_id}/requeue", lambda w: "/notifications/999999/requeue", None,
+     (401, 403, 403, 403, 404)),  # no such notification: admins get as far as 404
 ]  # fmt: skip
+
+# The 404 of the paths that are not a ticket's (by path prefix).
+NOT_FOUND = {"/notifications/": "Notification not found"}
 
 CASES = [
     pytest.param(method, build, body, actor, expected[i], id=f"{method} {template} {body or ''} as {actor}")
@@ -190,7 +197,9 @@ def test_permission_matrix(
     if expected == 401:
         assert response.headers["www-authenticate"] == "Bearer"
     if expected == 404:
-        assert error_body(response) == {"detail": "Ticket not found"}
+        path = build(world)
+        detail = next((d for prefix, d in NOT_FOUND.items() if path.startswith(prefix)), "Ticket not found")
+        assert error_body(response) == {"detail": detail}
     if expected == 403:
         assert response.json()["detail"].startswith(f"{world.users[actor].role.value}s may not ")
 
@@ -255,6 +264,8 @@ REFUSALS: list[tuple[str, str, Any, Any, str]] = [
     ("agent", "DELETE", lambda w: f"/users/{w.victim.id}", None, "agents may not manage users"),
     ("owner", "GET", lambda w: "/sla-policies/", None, "reporters may not read service levels"),
     ("agent", "PATCH", lambda w: f"/calendars/{w.calendar.id}", {"name": "x"}, "agents may not manage service levels"),
+    # --- Notifications: the outbox (admin) ---
+    ("agent", "GET", lambda w: "/notifications/", None, "agents may not manage notifications"),
 ]  # fmt: skip
 
 

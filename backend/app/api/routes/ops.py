@@ -116,13 +116,17 @@ async def metrics(request: Request, db: DbDep) -> Response:
     """Prometheus text format. Answers even when the database is down (ticket counts and the
     outbox's gauges left out)."""
     registry: Metrics = request.app.state.metrics
-    outbox: OutboxReading | None = None
     try:
         counts: dict[str, int] | None = {
             status.value: n for status, n in (await crud.count_tickets_by_status(db=db)).items()
         }
-        outbox = await crud.read_outbox(db=db)
     except SQLAlchemyError as exc:
         logger.warning("metrics: could not count tickets (%s)", type(exc).__name__)
         counts = None
+    outbox: OutboxReading | None = None
+    if counts is not None:  # the database answered
+        try:
+            outbox = await crud.read_outbox(db=db)
+        except SQLAlchemyError as exc:
+            logger.warning("metrics: could not read the outbox (%s)", type(exc).__name__)
     return Response(registry.render(counts, outbox), media_type=CONTENT_TYPE_LATEST)
