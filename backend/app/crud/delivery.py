@@ -2,9 +2,10 @@
 
 A pass works in batches of WORKER_BATCH_SIZE rows, each batch in four steps:
 
-1. Claim, in a short transaction: the due rows (pending, next_attempt_at <= now), earliest first,
-   `FOR UPDATE SKIP LOCKED` on PostgreSQL (rows another worker is claiming are passed over), and
-   LEASE them: attempts + 1 and next_attempt_at = now + NOTIFY_LEASE_SECONDS; commit. A leased row
+1. Claim, in a short transaction (one statement): the due rows (pending, next_attempt_at <= now),
+   earliest first, `FOR UPDATE SKIP LOCKED` on PostgreSQL (rows another worker is claiming are
+   passed over), and LEASE them: attempts + 1 and next_attempt_at = now + NOTIFY_LEASE_SECONDS;
+   commit. A leased row
    is still `pending` but not due, so no other worker takes it until the lease ends.
 2. Prepare, with reads only: each row's recipient (one query for the batch) and what the message
    shows (app.crud.mail_context.context_for, read now, at send time: a `Skip` is kept as such), the
@@ -233,28 +234,26 @@ async def _anything_due(db: Database, at: datetime) -> bool:
 
 async def claim(db: Database, *, now: datetime, batch: int, lease: timedelta) -> list[Notification]:
     """Lease up to `batch` due rows, earliest due first, passing over rows another worker is
-    claiming (PostgreSQL); committed before anything is sent. The rows carry their new attempt
-    count."""
+    claiming (PostgreSQL): one UPDATE of the rows a `FOR UPDATE SKIP LOCKED` subquery picks,
+    RETURNING them, committed before anything is sent. The rows (detached, in id order) carry their
+    new attempt count."""
+    due = (
+        select(col(Notification.id))
+        .where(col(Notification.state) == NotificationState.pending, col(Notification.next_attempt_at) <= now)
+        .order_by(col(Notification.next_attempt_at), col(Notification.id))
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    lease_stmt = (
+        update(_table)
+        .where(_table.c.id.in_(due))
+        .values(attempts=_table.c.attempts + 1, next_attempt_at=now + lease)
+        .returning(*_table.c)
+    )
     async with db.write() as session:
-        rows = list(
-            (
-                await session.exec(
-                    select(Notification)
-                    .where(
-                        col(Notification.state) == NotificationState.pending,
-                        col(Notification.next_attempt_at) <= now,
-                    )
-                    .order_by(col(Notification.next_attempt_at), col(Notification.id))
-                    .limit(batch)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-        )
-        for row in rows:
-            row.attempts += 1
-            row.next_attempt_at = now + lease
-            session.add(row)
-    return rows
+        found = (await (await session.connection()).execute(lease_stmt)).mappings().all()
+    return sorted((Notification(**row) for row in found), key=lambda row: row.id or 0)
 
 
 @dataclass
