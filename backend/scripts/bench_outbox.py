@@ -18,6 +18,11 @@ Steps:
      wall time until the last exits, messages/s, and the workers' CPU per message (user + system,
      from wait4). The job's own time is read from each worker's log line ("handled N in X ms"),
      so the process start (imports, about a second) is shown apart.
+  4. with --breakdown: where a worker's CPU goes, in-process, with the network left out: one
+     delivery pass with each send only serializing the message (what smtplib does before writing
+     it), then with sends doing nothing, then also with every message the same prebuilt object
+     (app.mail.message not called): the differences are the cost of serializing and of building
+     each message, the rest is the job's own (claim, context, render, marks).
 """
 
 import argparse
@@ -45,7 +50,7 @@ from scripts.benchkit import BIN, free_port  # noqa: E402
 
 SECRET = "bench-outbox-secret-key-of-at-least-32-bytes"
 SINK = """
-import sys, threading
+import sys, time
 from aiosmtpd.controller import Controller
 
 class Sink:
@@ -65,7 +70,7 @@ controller = Controller(sink, hostname="127.0.0.1", port=int(sys.argv[1]))
 controller.start()
 print("ready", flush=True)
 for command in sys.stdin:
-    print(sink.count, len(sink.ids), flush=True)
+    print(sink.count, len(sink.ids), time.process_time(), flush=True)
 controller.stop()
 """
 
@@ -201,6 +206,65 @@ def run_workers(url: str, workers: int, port: int, batch: int) -> tuple[float, f
     return wall, cpu, job
 
 
+def breakdown(url: str, count: int, batch: int) -> None:
+    """CPU per message of one in-process delivery pass, the network left out (see step 4)."""
+    import asyncio
+    from email.message import EmailMessage
+    from typing import Any
+
+    from app import mail
+    from app.core import smtp
+    from app.core.config import Settings
+    from app.core.database import Database, create_async_db_engine
+    from app.crud import delivery
+    from app.models import NotificationKind
+
+    settings = Settings(
+        SMTP_HOST="127.0.0.1", SMTP_PORT=1, SMTP_TLS=False, EMAILS_FROM_EMAIL="desk@example.com"
+    )
+    real_message = mail.message
+    prebuilt = real_message(
+        mail.render(NotificationKind.invitation, {}),
+        to="bench.user0@example.com",
+        sender="desk@example.com",
+        sender_name="Incident Desk",
+        message_id="<prebuilt@example.com>",
+    )
+    modes: dict[str, tuple[Any, Any]] = {
+        "send = serialize only": (lambda _self, message: message.as_bytes(), real_message),
+        "send = nothing": (lambda _self, message: None, real_message),
+        "send = nothing, one prebuilt message": (lambda _self, message: None, lambda *a, **k: prebuilt),
+    }
+    smtp.SmtpConnection.open = lambda self: None  # type: ignore[method-assign]
+
+    async def one_pass() -> tuple[int, float]:
+        engine = create_async_db_engine(url)
+        db = Database(engine)
+        started = time.process_time()
+        result = await delivery.delivery_pass(db, batch=batch, settings=settings)
+        cpu = time.process_time() - started
+        await db.close()
+        await engine.dispose()
+        return result.handled, cpu
+
+    figures = {}
+    for name, (send, message) in modes.items():
+        requeue(url)
+        smtp.SmtpConnection.send = send  # type: ignore[method-assign]
+        mail.message = message
+        handled, cpu = asyncio.run(one_pass())
+        assert handled == count, handled
+        figures[name] = cpu * 1000 / count
+        print(f"breakdown, {name}: {figures[name]:.2f} ms of CPU a message")
+    mail.message = real_message
+    own = figures["send = nothing, one prebuilt message"]
+    print(
+        f"breakdown: serializing {figures['send = serialize only'] - figures['send = nothing']:.2f} ms, "
+        f"building (app.mail.message) {figures['send = nothing'] - own:.2f} ms, the job's own {own:.2f} ms"
+    )
+    assert isinstance(prebuilt, EmailMessage)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -209,6 +273,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch", type=int, default=200, help="WORKER_BATCH_SIZE")
+    parser.add_argument("--breakdown", action="store_true", help="Then where a worker's CPU goes (step 4).")
     args = parser.parse_args()
     url = normalise_database_url(args.database_url)
     os.environ["SECRET_KEY"] = SECRET
@@ -225,16 +290,18 @@ def main() -> None:
     )
     assert sink.stdin is not None and sink.stdout is not None
     assert sink.stdout.readline().strip() == "ready"
-    received = 0
+    received, sink_cpu = 0, 0.0
     try:
         for workers in args.workers:
             requeue(url)
             wall, cpu, job = run_workers(url, workers, port, args.batch)
             sink.stdin.write("count\n")
             sink.stdin.flush()
-            total, distinct = map(int, sink.stdout.readline().split())
-            sent = total - received
-            received = total
+            total, distinct, cpu_now = sink.stdout.readline().split()
+            sent = int(total) - received
+            received = int(total)
+            sink_ms = (float(cpu_now) - sink_cpu) * 1000 / args.count
+            sink_cpu = float(cpu_now)
             states = counts(url)
             assert states == {"sent": args.count}, states
             assert sent == args.count, (sent, args.count)
@@ -243,11 +310,14 @@ def main() -> None:
                 f"{workers} worker(s): {args.count:,} sent in {wall:.2f} s wall = {args.count / wall:,.0f} msg/s "
                 f"(the job itself: {max(job):.2f} s = {job_rate:,.0f} msg/s); "
                 f"worker CPU {cpu * 1000 / args.count:.2f} ms/message; "
-                f"sink: {sent:,} received, {distinct:,} distinct Message-IDs so far"
+                f"sink: {sent:,} received ({int(distinct):,} distinct Message-IDs so far), "
+                f"its CPU {sink_ms:.2f} ms/message"
             )
     finally:
         sink.stdin.close()
         sink.wait(timeout=30)
+    if args.breakdown:
+        breakdown(url, args.count, args.batch)
 
 
 if __name__ == "__main__":
