@@ -196,12 +196,14 @@ async def _mark(db: Database, marks: Sequence[_Mark], result: PassResult) -> Non
     ]
     async with db.write() as session:
         await (await session.connection()).execute(_MARK, params)
+    failures: dict[tuple[Outcome, str | None], list[int]] = {}
     for mark in marks:
         result.counts[(mark.channel, mark.outcome)] += 1
         if mark.outcome in (Outcome.failed, Outcome.dead):
-            logger.warning(
-                "notification %d %s (attempt %d): %s", mark.row_id, mark.outcome, mark.attempts, mark.error
-            )
+            failures.setdefault((mark.outcome, mark.error), []).append(mark.row_id)
+    for (outcome, error), ids in failures.items():  # one line per distinct error, not per row
+        shown = ", ".join(map(str, ids[:5])) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        logger.warning("%d notification(s) %s (%s): %s", len(ids), outcome, shown, error)
 
 
 async def _release(db: Database, rows: Sequence[Notification], now: datetime) -> None:

@@ -2,6 +2,7 @@
 what is sent, and every way it can go wrong (server stopped, refusing, slow; a malformed address; a
 template error), on both databases. Each test's rows live in its rolled-back transaction."""
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -155,14 +156,20 @@ def test_a_stopped_server_fails_the_batch_retries_with_backoff_then_dead(
     run_db: RunDb,
     make_user: MakeUser,
     clock: Callable[[timedelta], datetime],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = settings_for(smtp, NOTIFY_MAX_ATTEMPTS=3)
     rows = queue(session, make_user(Role.agent), make_user(Role.reporter))
     smtp.stop()  # connection refused
 
     now = clock(timedelta(0))
-    result = deliver(run_db, settings)
+    with caplog.at_level(logging.WARNING, logger="app.delivery"):
+        result = deliver(run_db, settings)
     assert result.counts == {("email", Outcome.failed): 2}
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "app.delivery"]  # one line, two rows
+    assert line.startswith(
+        f"2 notification(s) failed ({rows[0].id}, {rows[1].id}): SMTP {smtp.host}:{smtp.port}: "
+    )
     for row in reload(session, *rows):
         assert (row.state, row.attempts) == (S.pending, 1)
         assert row.last_error is not None and "refused" in row.last_error.lower(), row.last_error

@@ -140,5 +140,8 @@ def test_once_against_an_unreachable_database_fails_with_one_line_per_job() -> N
     result = run_worker("postgresql://postgres@127.0.0.1:9/nowhere", "--once", DB_CONNECT_TIMEOUT_SECONDS="2")
     assert result.returncode == 1
     failed = [line for line in result.stderr.splitlines() if "failed" in line]
-    assert len(failed) == 2 and "sla_clock" in failed[0] and "sla_recompute" in failed[1], result.stderr
+    assert len(failed) == 3, result.stderr
+    assert ["sla_clock" in failed[0], "sla_recompute" in failed[1], "notifications" in failed[2]] == [
+        True
+    ] * 3
     assert "Traceback" not in result.stderr
