@@ -283,6 +283,7 @@ class UserFactory(_Factory):
     is_active = True
     team_id = None
     created_at = Use(utcnow)
+    is_service_account = False
 
 
 class TicketFactory(_Factory):

@@ -374,12 +374,15 @@ class User(UserBase, table=True):
     is_active: bool = True
     team_id: int | None = Field(default=None, foreign_key="teams.id", ondelete="SET NULL", index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # An integration's account: never logs in with a password, only through its API tokens.
+    is_service_account: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class UserPublic(Output, UserBase):
     id: int
     role: Role
     is_active: bool
+    is_service_account: bool
     team_id: int | None
     created_at: datetime
 
@@ -1078,6 +1081,295 @@ class SlaRecompute(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+# --- API tokens -----------------------------------------------------------------------------------
+# Long-lived credentials for integrations (app.crud.api_tokens). A token acts as its owner, a user or
+# a service account, narrowed to its scopes: what it may do is its scopes AND its owner's role AND
+# object-level access. Which scope each operation needs is a table in app.permissions.
+
+API_TOKEN_PREFIX = "idt_"  # recognisable in logs and by secret scanners
+API_TOKEN_DAYS_DEFAULT, API_TOKEN_DAYS_MAX = 90, 365
+
+
+class TokenScope(StrEnum):
+    tickets_read = "tickets:read"
+    tickets_write = "tickets:write"
+    comments_write = "comments:write"
+    webhooks_manage = "webhooks:manage"
+    alerts_write = "alerts:write"
+    admin = "admin"  # every scope (still within the owner's role)
+
+
+def _unique_scopes(value: list[TokenScope]) -> list[TokenScope]:
+    return sorted(set(value))
+
+
+class ApiTokenBase(SQLModel):
+    name: str = Field(min_length=1, max_length=NAME_MAX)
+
+
+class ApiTokenCreate(Input):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX, pattern=NOT_BLANK)]
+    scopes: list[TokenScope] = PydanticField(min_length=1, description="What the token may do.")
+    expires_in_days: Annotated[int, Strict(), Ge(1), Le(API_TOKEN_DAYS_MAX)] = PydanticField(
+        default=API_TOKEN_DAYS_DEFAULT, description="Days until the token stops working (1 to 365)."
+    )
+    user_id: StrictId | None = PydanticField(
+        default=None, description="Whose token it is (admins only; default: yourself)."
+    )
+
+    _scopes = field_validator("scopes", mode="after")(_unique_scopes)
+
+
+class ApiToken(ApiTokenBase, table=True):
+    """Only the SHA-256 of the secret is kept; `prefix` (its first characters) names it in lists."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    scopes: list[str] = Field(sa_type=sa.JSON)  # TokenScope values
+    prefix: str = Field(max_length=16)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # at most once a minute
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ApiTokenPublic(Output, ApiTokenBase):
+    id: int
+    user_id: int
+    scopes: list[TokenScope]
+    prefix: str = Field(description="The secret's first characters, to recognise it; never the secret.")
+    created_by_id: int | None
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiTokenCreated(ApiTokenPublic):
+    token: str = Field(description="The secret: shown this once, never again. Send it as a Bearer token.")
+
+
+class ApiTokensPublic(Output):
+    data: list[ApiTokenPublic]
+    count: int
+
+
+class RateLimitWindow(SQLModel, table=True):
+    """Requests per API token in the current minute, shared by every worker and replica."""
+
+    __tablename__ = "api_rate_limits"
+
+    token_id: int = Field(foreign_key="api_tokens.id", ondelete="CASCADE", primary_key=True)
+    window_started_at: datetime = Field(sa_type=UTCDateTime)
+    requests: int = 0
+
+
+class ServiceAccountCreate(Input):
+    """A user for an integration: it cannot log in with a password, only use the API tokens an
+    admin makes for it; they keep working whoever made them."""
+
+    email: Email
+    full_name: str | None = Field(default=None, max_length=NAME_MAX)
+    role: Role = Role.agent
+    team_id: StrictId | None = None
+
+
+# --- Webhooks -------------------------------------------------------------------------------------
+# Outbound webhooks (app.webhooks: the event types, the retry schedule, what an answer means;
+# app.crud.webhooks: endpoints; app.crud.webhook_outbox: a ticket write's deliveries, written in its
+# transaction; app.crud.webhook_delivery: the worker's job that signs and sends them).
+
+WEBHOOK_URL_MAX = 2000
+WebhookEventType = Literal[
+    "ticket.created",
+    "ticket.updated",
+    "ticket.status_changed",
+    "ticket.assigned",
+    "ticket.commented",
+    "sla.warning",
+    "sla.breached",
+]
+WebhookUrl = Annotated[
+    str, StringConstraints(min_length=1, max_length=WEBHOOK_URL_MAX, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$")
+]
+
+
+class WebhookFilter(SQLModel):
+    """Which tickets an endpoint hears about: all when empty."""
+
+    team_id: StrictId | None = None
+    priorities: list[Priority] | None = PydanticField(default=None, min_length=1)
+
+
+class WebhookEndpointBase(SQLModel):
+    url: str = Field(max_length=WEBHOOK_URL_MAX)
+    description: str | None = Field(default=None, max_length=NAME_MAX)
+    # Event types (app.webhooks.EVENT_TYPES); empty: every type.
+    event_types: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    filter: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # a WebhookFilter
+    active: bool = True
+
+
+class WebhookEndpointCreate(Input):
+    url: WebhookUrl = PydanticField(
+        description="http(s); its host must resolve to public addresses (WEBHOOKS_ALLOW_PRIVATE_NETWORKS)."
+    )
+    description: str | None = Field(default=None, max_length=NAME_MAX)
+    event_types: list[WebhookEventType] = PydanticField(
+        default_factory=list, description="Empty: every event type."
+    )
+    filter: WebhookFilter = PydanticField(default_factory=WebhookFilter)
+    active: StrictBool = True
+
+
+class WebhookEndpointUpdate(Input):
+    url: Annotated[WebhookUrl | None, NotNull] = None
+    description: str | None = Field(default=None, max_length=NAME_MAX)
+    event_types: Annotated[list[WebhookEventType] | None, NotNull] = None
+    filter: Annotated[WebhookFilter | None, NotNull] = None
+    active: Annotated[StrictBool | None, NotNull] = None
+
+    _present = field_validator("url", "event_types", "filter", "active", mode="after")(_not_null)
+
+
+class WebhookEndpoint(WebhookEndpointBase, table=True):
+    """A receiver. `secret` signs every delivery (whsec_...); after a rotation the previous one
+    signs too until `previous_secret_expires_at`. `failing_since`: the first failed attempt since
+    the last success (an endpoint failing for WEBHOOK_DISABLE_AFTER is disabled)."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: int | None = Field(default=None, primary_key=True)
+    secret: str = Field(max_length=100)
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    owner_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    disabled_reason: str | None = Field(default=None, max_length=300)
+    failing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class WebhookEndpointPublic(Output):
+    id: int
+    url: str
+    description: str | None
+    event_types: list[str]
+    filter: WebhookFilter
+    active: bool
+    disabled_reason: str | None = Field(description="Why the endpoint was disabled automatically.")
+    failing_since: datetime | None
+    owner_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointWithSecret(WebhookEndpointPublic):
+    secret: str = Field(description="The signing secret (whsec_...): shown on creation and rotation only.")
+
+
+class WebhookEndpointsPublic(Output):
+    data: list[WebhookEndpointPublic]
+    count: int
+
+
+class WebhookDeliveryState(StrEnum):
+    pending = "pending"  # due at next_attempt_at (also while a worker holds it: the claim is a lease)
+    delivered = "delivered"
+    dead = "dead"  # every attempt failed, or the endpoint answered 410 Gone
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one endpoint: the webhook outbox. `message_id` is the webhook-id header (and
+    the payload's `id`), the same on every attempt and for every endpoint the event goes to."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.Index("ix_webhook_deliveries_due", "state", "next_attempt_at", "id"),
+        sa.Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+        # One event goes to every endpoint that wants it under one webhook-id.
+        sa.UniqueConstraint("endpoint_id", "message_id"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoints.id", ondelete="CASCADE")
+    message_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=40)
+    ticket_id: int | None = None  # no foreign key: the log outlives a deleted ticket
+    payload: str = Field(sa_type=sa.Text)
+    state: WebhookDeliveryState = Field(
+        default=WebhookDeliveryState.pending,
+        sa_type=enum_type(WebhookDeliveryState, "webhook_delivery_state"),
+    )
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One try of a delivery: the delivery log."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (sa.Index("ix_webhook_attempts_delivery", "delivery_id", "id"), NEVER_REUSE_IDS)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="webhook_deliveries.id", ondelete="CASCADE")
+    attempted_at: datetime = Field(sa_type=UTCDateTime)
+    status_code: int | None = None
+    latency_ms: int | None = None
+    error: str | None = Field(default=None, max_length=1000)
+    response: str | None = Field(default=None, sa_type=sa.Text)  # the first 4 KiB
+
+
+class WebhookAttemptPublic(Output):
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: int | None
+    error: str | None
+    response: str | None = Field(description="The first 4 KiB of the response body.")
+
+
+class WebhookDeliveryPublic(Output):
+    id: int
+    endpoint_id: int
+    message_id: str
+    event_type: str
+    ticket_id: int | None
+    state: WebhookDeliveryState
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    delivered_at: datetime | None
+    last_attempt: WebhookAttemptPublic | None
+
+
+class WebhookDeliveriesPublic(Output):
+    data: list[WebhookDeliveryPublic]
+    count: int
+
+
+class WebhookDeliveryDetail(WebhookDeliveryPublic):
+    payload: dict[str, Any]
+    log: list[WebhookAttemptPublic]
+
+
+class WebhookReplay(Input):
+    since: UTCTimestamp = PydanticField(description="Deliveries created at or after this time.")
+    only_failed: StrictBool = PydanticField(default=True, description="Only the dead ones (default).")
+
+
+class WebhookQueued(Output):
+    queued: int = Field(description="Deliveries queued.")
+
+
 # --- Notifications --------------------------------------------------------------------------------
 # The outbox: every notification is a row written in the transaction of the change that caused it
 # (app.crud.outbox.enqueue, called from the ticket-write seam and the account e-mails), delivered
@@ -1094,6 +1386,7 @@ class NotificationKind(StrEnum):
     sla_breached = "sla_breached"
     password_reset = "password_reset"  # account e-mails: always sent, no preference
     invitation = "invitation"
+    webhook_disabled = "webhook_disabled"  # to the endpoint's owner (app.crud.webhook_delivery)
 
 
 # The kinds a user may switch off (GET/PUT /users/me/notifications); account e-mails are always sent.

@@ -16,6 +16,7 @@
 | user.write        | -                 | -     | yes   |
 | sla.read          | -                 | yes   | yes   |
 | sla.manage        | -                 | -     | yes   |
+| webhook.manage    | -                 | -     | yes   |
 | notification.manage | -               | -     | yes   |
 
 Every user may read and edit their own account (`/users/me`).
@@ -24,7 +25,7 @@ Every user may read and edit their own account (`/users/me`).
 from enum import StrEnum
 
 from app.core.errors import Forbidden
-from app.models import Role, Ticket, User
+from app.models import Role, Ticket, TokenScope, User
 
 
 class Permission(StrEnum):
@@ -42,6 +43,7 @@ class Permission(StrEnum):
     user_write = "user.write"
     sla_read = "sla.read"  # calendars and SLA policies
     sla_manage = "sla.manage"
+    webhook_manage = "webhook.manage"  # outbound webhook endpoints and their delivery log
     notification_manage = "notification.manage"  # the outbox: list, re-queue
 
 
@@ -63,7 +65,8 @@ _AGENT = frozenset(
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.reporter: frozenset({P.ticket_create, P.comment_create}),
     Role.agent: _AGENT,
-    Role.admin: _AGENT | {P.ticket_delete, P.team_write, P.user_write, P.sla_manage, P.notification_manage},
+    Role.admin: _AGENT
+    | {P.ticket_delete, P.team_write, P.user_write, P.sla_manage, P.webhook_manage, P.notification_manage},
 }
 
 
@@ -83,3 +86,49 @@ def can_see(user: User, ticket: Ticket) -> bool:
 
 def sees_internal_notes(user: User) -> bool:
     return has(user, P.note_internal)
+
+
+# --- API tokens -----------------------------------------------------------------------------------
+# The scope an API token needs for each operation, by method and path template (under /api/v1). A
+# JWT from the login carries every scope; `admin` includes every scope. An operation missing from
+# this table needs `admin`, so a new endpoint is closed to narrower tokens until it is listed here.
+# Scopes only narrow: the owner's role (the table above) and object-level access still apply.
+S = TokenScope
+ANY_SCOPE = None  # any valid token may call it
+OPERATION_SCOPES: dict[tuple[str, str], TokenScope | None] = {
+    ("GET", "/tickets/"): S.tickets_read,
+    ("GET", "/tickets/{ticket_id}"): S.tickets_read,
+    ("GET", "/tickets/{ticket_id}/sla"): S.tickets_read,
+    ("GET", "/tickets/{ticket_id}/transitions"): S.tickets_read,
+    ("GET", "/tickets/{ticket_id}/events"): S.tickets_read,
+    ("GET", "/tickets/{ticket_id}/comments"): S.tickets_read,
+    ("GET", "/teams/"): S.tickets_read,  # to file tickets with a team
+    ("GET", "/teams/{team_id}"): S.tickets_read,
+    ("POST", "/tickets/"): S.tickets_write,
+    ("PATCH", "/tickets/{ticket_id}"): S.tickets_write,
+    ("PATCH", "/tickets/{ticket_id}/status"): S.tickets_write,
+    ("DELETE", "/tickets/{ticket_id}"): S.tickets_write,
+    ("POST", "/tickets/{ticket_id}/comments"): S.comments_write,
+    ("GET", "/users/me"): ANY_SCOPE,
+    ("GET", "/tokens/"): ANY_SCOPE,  # a token may see its owner's tokens, never a secret
+    ("POST", "/webhooks/"): S.webhooks_manage,
+    ("GET", "/webhooks/"): S.webhooks_manage,
+    ("GET", "/webhooks/{endpoint_id}"): S.webhooks_manage,
+    ("PATCH", "/webhooks/{endpoint_id}"): S.webhooks_manage,
+    ("DELETE", "/webhooks/{endpoint_id}"): S.webhooks_manage,
+    ("POST", "/webhooks/{endpoint_id}/rotate-secret"): S.webhooks_manage,
+    ("POST", "/webhooks/{endpoint_id}/test"): S.webhooks_manage,
+    ("GET", "/webhooks/{endpoint_id}/deliveries"): S.webhooks_manage,
+    ("GET", "/webhooks/{endpoint_id}/deliveries/{delivery_id}"): S.webhooks_manage,
+    ("POST", "/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver"): S.webhooks_manage,
+    ("POST", "/webhooks/{endpoint_id}/replay"): S.webhooks_manage,
+}
+
+
+def scope_needed(method: str, path: str) -> TokenScope | None:
+    """The scope an API token needs for `method` on the path template `path` (see the table)."""
+    return OPERATION_SCOPES.get((method, path), S.admin)
+
+
+def token_allows(scopes: frozenset[TokenScope], needed: TokenScope | None) -> bool:
+    return needed is None or needed in scopes or S.admin in scopes

@@ -119,6 +119,7 @@ class UserRow(NamedTuple):
     is_active: bool
     team_id: int | None
     created_at: datetime
+    is_service_account: bool
 
 
 class TicketRow(NamedTuple):
@@ -409,6 +410,7 @@ def build_users(
                 is_active=active,
                 team_id=team_id,
                 created_at=created_at,
+                is_service_account=False,
             )
         )
         if role == Role.reporter:

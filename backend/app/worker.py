@@ -3,7 +3,7 @@
 Each pass runs every job in `JOBS`, in order, and each job does all the work that is due (in
 batches, each batch one transaction) and returns how much it did. The jobs are the SLA clock
 (warnings and breaches whose time has come), the recomputes a calendar or policy change queued,
-and the notification outbox (app.crud.delivery: e-mails sent, retried with backoff, dead after
+the outbound webhooks (app.crud.webhook_delivery), and the notification outbox (app.crud.delivery: e-mails sent, retried with backoff, dead after
 NOTIFY_MAX_ATTEMPTS; its counters are served on WORKER_METRICS_PORT when set). Jobs claim their rows with `FOR UPDATE SKIP LOCKED` on
 PostgreSQL, so several workers (replicas) share the work without doing any of it twice; on SQLite
 one worker is enough.
@@ -28,7 +28,7 @@ from app.core.config import get_settings
 from app.core.database import Database, create_async_db_engine
 from app.core.logging import configure_logging, log_format
 from app.core.metrics import WorkerMetrics
-from app.crud import delivery, sla_clock
+from app.crud import delivery, sla_clock, webhook_delivery
 from app.models import NotificationChannel
 
 logger = logging.getLogger("app.worker")
@@ -45,6 +45,10 @@ async def _sla_recompute(db: Database, batch: int, stop: asyncio.Event | None) -
     return await sla_clock.recompute_pass(db, batch=batch, stop=stop)
 
 
+async def _webhooks(db: Database, batch: int, stop: asyncio.Event | None) -> int:
+    return await webhook_delivery.delivery_pass(db, batch=batch, stop=stop)
+
+
 # This process's counters (served on WORKER_METRICS_PORT when set).
 METRICS = WorkerMetrics(channel.value for channel in NotificationChannel)
 
@@ -56,11 +60,13 @@ async def _notifications(db: Database, batch: int, stop: asyncio.Event | None) -
     return result.handled
 
 
-# The project's one worker: each pass runs these, in order (the SLA jobs first: a warning or breach
-# they record queues its notifications, sent in the same pass).
+# The project's one worker: each pass runs these, in order (the outbox last: a warning or breach the
+# SLA clock records, or a webhook endpoint the webhooks job disables, queues notifications that are
+# sent in the same pass).
 JOBS: dict[str, Job] = {
     "sla_clock": _sla_clock,
     "sla_recompute": _sla_recompute,
+    "webhooks": _webhooks,
     "notifications": _notifications,
 }
 

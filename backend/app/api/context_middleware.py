@@ -74,12 +74,15 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = request_id
+                for name, value in context.response_headers.items():
+                    headers[name] = value
             await send(message)
 
         if self.observer is not None:
             self.observer.request_started()
-        with request_context(request_id, method, scope["path"]):
+        with request_context(request_id, method, scope["path"]) as context:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:

@@ -8,19 +8,21 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from pydantic import BeforeValidator
 from starlette.convertors import Convertor, register_url_convertor
 
 from app import crud
 from app.api import idempotency
+from app.api.context_middleware import route_template
 from app.core import request_context, security
 from app.core.config import API_V1_STR, get_settings
 from app.core.database import Database, get_async_engine
+from app.core.errors import Forbidden, Throttled
 from app.core.types import MAX_ID
 from app.models import User
 from app.models import drop_null as not_null  # a header is never `null`: absent or a string
-from app.permissions import Permission, require
+from app.permissions import Permission, require, scope_needed, token_allows
 
 
 async def request_database() -> AsyncIterator[Database]:
@@ -36,6 +38,11 @@ async def request_database() -> AsyncIterator[Database]:
 DbDep = Annotated[Database, Depends(request_database)]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=f"{API_V1_STR}/login/access-token", auto_error=False)
+# The same Authorization header, documented a second way so that Swagger's Authorize dialog also
+# takes a pasted API token (`idt_...`); get_current_user reads the header once, through the first.
+api_token_scheme = HTTPBearer(
+    auto_error=False, scheme_name="APIToken", description="An API token (`idt_...`) from POST /tokens."
+)
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -46,11 +53,20 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-async def get_current_user(db: DbDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
+async def get_current_user(
+    request: Request,
+    db: DbDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    _pasted: Annotated[HTTPAuthorizationCredentials | None, Depends(api_token_scheme)],
+) -> User:
     """The user a valid bearer token names; 401 for a missing, bad, expired or revoked token (the
-    stamp), or a user who no longer exists or is inactive. One statement, on every request."""
+    stamp), or a user who no longer exists or is inactive. One statement, on every request.
+
+    The bearer may also be an API token (`idt_...`): then `token_user` decides."""
     if not token:
         raise _unauthorized("Not authenticated")
+    if crud.looks_like_api_token(token):
+        return await token_user(request, db, token)
     try:
         subject = security.read_access_token(token, secret=get_settings().SECRET_KEY)
     except security.InvalidToken:
@@ -59,6 +75,32 @@ async def get_current_user(db: DbDep, token: Annotated[str | None, Depends(oauth
     if user is None or not user.is_active or not hmac.compare_digest(user.auth_stamp, subject.stamp):
         raise _unauthorized("Could not validate credentials")
     request_context.set_user_id(user.id)  # for the access log line of this request
+    return user
+
+
+async def token_user(request: Request, db: Database, secret: str) -> User:
+    """The owner of a usable API token, if the operation is within the token's scopes (403
+    otherwise) and the token is within its rate limit (429 with Retry-After otherwise). Every
+    answer to a token carries its RateLimit-* headers."""
+    use = await crud.use_token(db=db, secret=secret)
+    if use is None:
+        raise _unauthorized("Could not validate credentials")
+    user = await crud.current_user(db=db, user_id=use.user_id)
+    if user is None or not user.is_active:
+        raise _unauthorized("Could not validate credentials")
+    request_context.set_user_id(user.id)
+    request_context.add_response_headers(
+        {
+            "RateLimit-Limit": str(use.limit),
+            "RateLimit-Remaining": str(max(0, use.remaining)),
+            "RateLimit-Reset": str(use.reset_seconds),
+        }
+    )
+    if use.exceeded:
+        raise Throttled(f"Rate limit of {use.limit} requests a minute reached", retry_after=use.reset_seconds)
+    needed = scope_needed(request.method, route_template(request.scope).removeprefix(API_V1_STR))
+    if not token_allows(use.scopes, needed):
+        raise Forbidden(f"this API token lacks the scope {needed}")
     return user
 
 
@@ -111,21 +153,28 @@ class Page:
 PAGE_PARAMETERS = frozenset({"offset", "limit"})
 
 
-async def page(
-    request: Request,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip.")] = 0,
-    limit: Annotated[int, Query(ge=1, le=100, description="Rows to return (1-100).")] = 20,
-) -> Page:
-    """The paging of a list. Any other query parameter is a 422, as on the ticket list."""
-    unknown = sorted(set(request.query_params) - PAGE_PARAMETERS)
-    if unknown:
-        message = f"unknown parameter; allowed: {', '.join(sorted(PAGE_PARAMETERS))}"
-        raise RequestValidationError(
-            [{"type": "extra_forbidden", "loc": ("query", name), "msg": message} for name in unknown]
-        )
-    return Page(offset, limit)
+def paging(*filters: str) -> Callable[..., Awaitable[Page]]:
+    """The paging of a list whose other query parameters are `filters` (declared by the route).
+    Any other query parameter is a 422, as on the ticket list."""
+    allowed = PAGE_PARAMETERS | set(filters)
+
+    async def page(
+        request: Request,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip.")] = 0,
+        limit: Annotated[int, Query(ge=1, le=100, description="Rows to return (1-100).")] = 20,
+    ) -> Page:
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            message = f"unknown parameter; allowed: {', '.join(sorted(allowed))}"
+            raise RequestValidationError(
+                [{"type": "extra_forbidden", "loc": ("query", name), "msg": message} for name in unknown]
+            )
+        return Page(offset, limit)
+
+    return page
 
 
+page = paging()
 PageDep = Annotated[Page, Depends(page)]
 
 
@@ -175,6 +224,7 @@ TeamReader = Annotated[User, Depends(allowed(Permission.team_read, "read teams")
 TeamAdmin = Annotated[User, Depends(allowed(Permission.team_write, "manage teams"))]
 UserReader = Annotated[User, Depends(allowed(Permission.user_read, "read users"))]
 UserAdmin = Annotated[User, Depends(allowed(Permission.user_write, "manage users"))]
+WebhookAdmin = Annotated[User, Depends(allowed(Permission.webhook_manage, "manage webhooks"))]
 SlaReader = Annotated[User, Depends(allowed(Permission.sla_read, "read service levels"))]
 SlaAdmin = Annotated[User, Depends(allowed(Permission.sla_manage, "manage service levels"))]
 NotificationAdmin = Annotated[User, Depends(allowed(Permission.notification_manage, "manage notifications"))]

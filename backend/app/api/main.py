@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from app.api.routes import login, notifications, sla, teams, tickets, users
+from app.api.routes import login, notifications, sla, teams, tickets, tokens, users, webhooks
 
 # The app takes their routes into its own route table (app.api.routing), matched in this order, the
 # busiest first.
@@ -12,5 +12,8 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     login.router,
     teams.router,
     sla.router,
+    tokens.router,
+    tokens.service_accounts,
+    webhooks.router,
     notifications.router,
 )

@@ -6,7 +6,8 @@
   decorators names the errors (one body model per kind: app.models ApiError, InvalidRequestError,
   StaleVersionError, MoveRefusedError, ...) and the response headers a client relies on (ETag,
   Location, Idempotent-Replayed, Retry-After, WWW-Authenticate). `complete()` adds what every
-  operation shares: X-Request-ID on every response, 500 everywhere, 401 where a token is needed, 400
+  operation shares: X-Request-ID on every response, 500 everywhere, 401, 403 and 429 where a token is
+  needed (an API token's scopes and rate limit), 400
   and 413 where there is a body, 503 under /api/v1, and the 422 body model instead of FastAPI's.
 - Query parameters reference the shared enums; the sort enum names its members for code generators
   (`x-enum-varnames`: `created_at_desc` rather than `VALUE_1`).
@@ -68,13 +69,13 @@ HEADERS: dict[str, dict[str, Any]] = {
 DESCRIPTIONS = {
     400: "The body could not be read (not UTF-8), or the login was refused",
     401: "Missing, invalid, expired or revoked bearer token",
-    403: "Your role may not do this",
+    403: "Your role (or your API token's scopes) may not do this",
     404: "Not found (or not visible to you)",
     409: "Conflicts with the resource's current state",
     412: "If-Match names an older version",
     413: "Request body larger than MAX_BODY_BYTES",
     422: "The request's parameters or body are not valid",
-    429: "Too many attempts; see Retry-After",
+    429: "Too many attempts, or an API token's rate limit reached; see Retry-After",
     500: "Unexpected server error; quote the request_id",
     503: "Database unavailable (or not migrated); see Retry-After",
 }
@@ -122,8 +123,8 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             shared = [500]
-            if operation.get("security"):
-                shared.append(401)
+            if operation.get("security"):  # an API token may lack the scope, or reach its rate limit
+                shared.extend((401, 403, 429))
             if "requestBody" in operation:
                 shared.extend((400, 413))
             if path.startswith(API_V1_STR):

@@ -182,6 +182,11 @@ class Settings(BaseSettings):
     # Account links (password recovery, invitation) point at FRONTEND_HOST; how long they last.
     PASSWORD_RESET_TOKEN_MINUTES: int = Field(default=60, ge=5, le=24 * 60)
     INVITATION_TOKEN_HOURS: int = Field(default=72, ge=1, le=24 * 30)
+    # Requests per minute per API token, counted in the database (shared by every worker and replica).
+    API_TOKEN_RATE_LIMIT_PER_MINUTE: int = Field(default=1000, ge=1, le=1_000_000)
+    # Webhook receivers on loopback, link-local or private addresses (the resolved address is
+    # checked, not the name): refused unless this is true (a receiver on the same network).
+    WEBHOOKS_ALLOW_PRIVATE_NETWORKS: bool = False
 
     @field_validator("FORWARDED_ALLOW_IPS")
     @classmethod

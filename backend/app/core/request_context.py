@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -21,6 +21,9 @@ class RequestContext:
     method: str
     path: str
     user_id: int | None = None
+    # Headers the middleware adds to the response, whatever it is (an error included): e.g. an API
+    # token's RateLimit-* headers, known once the token is checked.
+    response_headers: dict[str, str] = field(default_factory=dict)
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("incident_desk_request", default=None)
@@ -41,6 +44,13 @@ def set_user_id(user_id: int | None) -> None:
     context = _current.get()
     if context is not None:
         context.user_id = user_id
+
+
+def add_response_headers(headers: dict[str, str]) -> None:
+    """Headers for the current request's response (app.api.context_middleware adds them)."""
+    context = _current.get()
+    if context is not None:
+        context.response_headers.update(headers)
 
 
 def new_request_id() -> str:

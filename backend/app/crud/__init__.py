@@ -10,6 +10,7 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 - ticket_list: the list with filters, search, sorts and keyset paging;
 - ticket_sla: a ticket's service level, explained (read-only);
 - idempotency: Idempotency-Key rows;
+- api_tokens: API tokens and their rate limit; service_accounts: users for integrations;
 - notifications_admin: the outbox as admins see it (list, re-queue, the /metrics gauges); the
   worker's delivery job is app.crud.delivery.
 
@@ -18,6 +19,7 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 """
 
 from app.audit import CREATED_FIELDS
+from app.crud.api_tokens import create_token, list_tokens, looks_like_api_token, revoke_token, use_token
 from app.crud.comments import add_comment, list_comments
 from app.crud.idempotency import claim_idempotency_key, complete_idempotency_key, release_idempotency_key
 from app.crud.notifications_admin import (
@@ -26,6 +28,7 @@ from app.crud.notifications_admin import (
     read_outbox,
     requeue_notification,
 )
+from app.crud.service_accounts import create_service_account, list_service_accounts
 from app.crud.sla_admin import (
     DefaultsInstalled,
     create_calendar,
@@ -73,6 +76,20 @@ from app.crud.users import (
     throttle_key,
     update_user,
 )
+from app.crud.webhooks import (
+    create_endpoint,
+    delete_endpoint,
+    delivery_payload,
+    get_delivery,
+    get_endpoint,
+    list_deliveries,
+    list_endpoints,
+    redeliver,
+    replay,
+    rotate_secret,
+    send_test_event,
+    update_endpoint,
+)
 
 __all__ = [
     "BAD_CREDENTIALS",
@@ -92,18 +109,25 @@ __all__ = [
     "count_login_attempts",
     "count_tickets_by_status",
     "create_calendar",
+    "create_endpoint",
     "create_policy",
+    "create_service_account",
     "create_team",
     "create_ticket",
+    "create_token",
     "create_user",
     "current_user",
     "delete_calendar",
+    "delete_endpoint",
     "delete_policy",
     "delete_team",
     "delete_ticket",
     "delete_user",
+    "delivery_payload",
     "fill_holidays",
     "get_calendar",
+    "get_delivery",
+    "get_endpoint",
     "get_policy",
     "get_team",
     "get_ticket",
@@ -113,23 +137,42 @@ __all__ = [
     "install_defaults",
     "list_calendars",
     "list_comments",
+    "list_deliveries",
+    "list_endpoints",
     "list_events",
     "list_notifications",
     "list_policies",
+    "list_service_accounts",
     "list_teams",
     "list_tickets",
+    "list_tokens",
     "list_transitions",
     "list_users",
     "log_in",
+    "looks_like_api_token",
     "move_ticket",
     "read_outbox",
+    "redeliver",
     "release_idempotency_key",
+    "replay",
     "requeue_notification",
+    "revoke_token",
+    "rotate_secret",
+    "send_test_event",
     "settle_login_attempts",
     "throttle_key",
     "update_calendar",
+    "update_endpoint",
     "update_policy",
     "update_team",
     "update_ticket",
     "update_user",
+    "use_token",
 ]
+
+
+# Every ticket write hands what it wrote to these, inside its transaction (app.crud.ticket_writes).
+from app.crud import ticket_writes as _ticket_writes
+from app.crud import webhook_outbox as _webhook_outbox
+
+_ticket_writes.register(before=_webhook_outbox.enqueue)

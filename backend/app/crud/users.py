@@ -178,7 +178,7 @@ async def delete_user(*, db: Database, user_id: int) -> None:
 async def authenticate(*, db: Database, email: str, password: str) -> User | None:
     """The user if the password matches; the same work is done when the address is unknown."""
     user = await get_user_by_email(db=db, email=email)
-    if user is None:
+    if user is None or user.is_service_account:  # a service account has no password to log in with
         await run_cpu_bound(security.verify_nobody, password)
         return None
     matches = await run_cpu_bound(security.verify_password, password, user.hashed_password)

@@ -17,7 +17,17 @@ from sqlmodel import Session, col, select
 
 from app.factories import DEMO_PASSWORD, TeamFactory, UserFactory
 from app.main import app
-from app.models import Calendar, Priority, Role, SlaPolicy, Team, User
+from app.models import (
+    ApiToken,
+    Calendar,
+    Priority,
+    Role,
+    SlaPolicy,
+    Team,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from tests.conftest import client_on, session_on, stored
 from tests.utils import API, auth, create_ticket, error_body, move
 
@@ -33,6 +43,9 @@ class World:
     resolved_ticket: dict[str, Any]
     calendar: Calendar  # in use by no policy
     policy: SlaPolicy
+    token: ApiToken  # the agent's
+    webhook: WebhookEndpoint
+    delivery: WebhookDelivery
 
 
 def service_levels(session: Session) -> tuple[Calendar, SlaPolicy]:
@@ -103,7 +116,28 @@ def world(portal: BlockingPortal, world_connection: AsyncConnection) -> World:
         )
         team = stored(session, TeamFactory.build())
         victim = stored(session, UserFactory.build(role=Role.agent))
-        return World(users, team, victim, open_ticket, resolved_ticket, *service_levels(session))
+        token = client.post(
+            f"{API}/tokens/", json={"name": "cli", "scopes": ["tickets:read"]}, headers=as_agent
+        ).json()
+        token_row = session.get(ApiToken, token["id"])
+        assert token_row is not None
+        hook = stored(session, WebhookEndpoint(url="https://93.184.216.34/hook", secret="whsec_" + "A" * 32))
+        assert hook.id is not None
+        delivery = stored(
+            session,
+            WebhookDelivery(endpoint_id=hook.id, message_id="msg_1", event_type="webhook.test", payload="{}"),
+        )
+        return World(
+            users,
+            team,
+            victim,
+            open_ticket,
+            resolved_ticket,
+            *service_levels(session),
+            token_row,
+            hook,
+            delivery,
+        )
 
 
 def t(w: World) -> int:
@@ -171,14 +205,37 @@ MATRIX: list[tuple[str, str, Any, Any, tuple[int, int, int, int, int]]] = [
     ("PATCH", "/sla-policies/{policy_id}", lambda w: f"/sla-policies/{w.policy.id}", {"warn_at_percent": 50},
      (401, 403, 403, 403, 200)),
     ("DELETE", "/sla-policies/{policy_id}", lambda w: f"/sla-policies/{w.policy.id}", None, (401, 403, 403, 403, 204)),
+    # API tokens and service accounts
+    ("POST", "/tokens/", lambda w: "/tokens/", {"name": "ci", "scopes": ["tickets:read"]}, (401, 201, 201, 201, 201)),
+    ("GET", "/tokens/", lambda w: "/tokens/", None, (401, 200, 200, 200, 200)),
+    ("DELETE", "/tokens/{token_id}", lambda w: f"/tokens/{w.token.id}", None, (401, 404, 404, 200, 200)),
+    ("POST", "/service-accounts/", lambda w: "/service-accounts/", {"email": "bot@ops.example.com"},
+     (401, 403, 403, 403, 201)),
+    ("GET", "/service-accounts/", lambda w: "/service-accounts/", None, (401, 403, 403, 403, 200)),
+    # Webhooks (the endpoint is on a public address: nothing is sent from here)
+    ("POST", "/webhooks/", lambda w: "/webhooks/", {"url": "https://93.184.216.34/hook"}, (401, 403, 403, 403, 201)),
+    ("GET", "/webhooks/", lambda w: "/webhooks/", None, (401, 403, 403, 403, 200)),
+    ("GET", "/webhooks/{endpoint_id}", lambda w: f"/webhooks/{w.webhook.id}", None, (401, 403, 403, 403, 200)),
+    ("PATCH", "/webhooks/{endpoint_id}", lambda w: f"/webhooks/{w.webhook.id}", {"active": False},
+     (401, 403, 403, 403, 200)),
+    ("DELETE", "/webhooks/{endpoint_id}", lambda w: f"/webhooks/{w.webhook.id}", None, (401, 403, 403, 403, 204)),
+    ("POST", "/webhooks/{endpoint_id}/rotate-secret", lambda w: f"/webhooks/{w.webhook.id}/rotate-secret", None,
+     (401, 403, 403, 403, 200)),
+    ("POST", "/webhooks/{endpoint_id}/test", lambda w: f"/webhooks/{w.webhook.id}/test", None,
+     (401, 403, 403, 403, 202)),
+    ("GET", "/webhooks/{endpoint_id}/deliveries", lambda w: f"/webhooks/{w.webhook.id}/deliveries", None,
+     (401, 403, 403, 403, 200)),
+    ("GET", "/webhooks/{endpoint_id}/deliveries/{delivery_id}",
+     lambda w: f"/webhooks/{w.webhook.id}/deliveries/{w.delivery.id}", None, (401, 403, 403, 403, 200)),
+    ("POST", "/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+     lambda w: f"/webhooks/{w.webhook.id}/deliveries/{w.delivery.id}/redeliver", None, (401, 403, 403, 403, 202)),
+    ("POST", "/webhooks/{endpoint_id}/replay", lambda w: f"/webhooks/{w.webhook.id}/replay",
+     {"since": "2026-01-01T00:00:00Z"}, (401, 403, 403, 403, 202)),
     # --- Notifications: the outbox (admin) ---
     ("GET", "/notifications/", lambda w: "/notifications/", None, (401, 403, 403, 403, 200)),
     ("POST", "/notifications/{notification_id}/requeue", lambda w: "/notifications/999999/requeue", None,
      (401, 403, 403, 403, 404)),  # no such notification: admins get as far as 404
 ]  # fmt: skip
-
-# The 404 of the paths that are not a ticket's (by path prefix).
-NOT_FOUND = {"/notifications/": "Notification not found"}
 
 CASES = [
     pytest.param(method, build, body, actor, expected[i], id=f"{method} {template} {body or ''} as {actor}")
@@ -196,10 +253,10 @@ def test_permission_matrix(
     assert response.status_code == expected, response.text
     if expected == 401:
         assert response.headers["www-authenticate"] == "Bearer"
-    if expected == 404:
-        path = build(world)
-        detail = next((d for prefix, d in NOT_FOUND.items() if path.startswith(prefix)), "Ticket not found")
-        assert error_body(response) == {"detail": detail}
+    if expected == 404:  # the ticket (or token) is not the caller's: it does not exist for them; no
+        # such notification (the outbox rows: admins get as far as 404)
+        detail = error_body(response)["detail"]
+        assert detail in ("Ticket not found", "Token not found", "Notification not found")
     if expected == 403:
         assert response.json()["detail"].startswith(f"{world.users[actor].role.value}s may not ")
 

@@ -22,6 +22,7 @@ def test_me(client: TestClient, agent: User, as_agent: Headers) -> None:
         "full_name": "Alex Agent",
         "role": "agent",
         "is_active": True,
+        "is_service_account": False,
         "team_id": None,
         "created_at": body["created_at"],
     }

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from app import crud, mail
-from app.core.config import Settings
+from app.core.config import Settings, get_settings
 from app.crud import common, delivery, mail_context
 from app.crud.delivery import BACKOFF, Outcome, PassResult
 from app.models import Notification, NotificationState, Role, User
@@ -95,11 +95,12 @@ def test_each_row_is_sent_once_with_its_message_id(
         assert received.mail_from == "desk@example.com"
         assert received.message["To"] == to
         assert received.message["From"] == "Incident Desk <desk@example.com>"
-        assert received.message["Subject"] == "[Incident Desk] invitation"  # the placeholder's
+        assert received.message["Subject"] == "[Incident Desk] Your Incident Desk account: choose a password"
         assert received.message.get_content_type() == "multipart/alternative"
         parts = received.parts()
         assert set(parts) == {"text/plain", "text/html"}
-        assert all(text.strip() for text in parts.values())
+        link = f"{get_settings().FRONTEND_HOST}/reset-password?token="
+        assert link in parts["text/plain"] and link in parts["text/html"]  # derived when sent
     for row in reload(session, *rows):
         assert (row.state, row.attempts, row.last_error) == (S.sent, 1, None)
         assert row.sent_at is not None

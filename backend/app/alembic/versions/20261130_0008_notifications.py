@@ -49,7 +49,7 @@ def upgrade() -> None:
 
     op.create_table('notification_settings',
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.Enum('ticket_assigned', 'ticket_commented', 'ticket_resolved', 'ticket_reopened', 'ticket_closed', 'sla_warning', 'sla_breached', 'password_reset', 'invitation', name='notification_kind', native_enum=False, create_constraint=True), nullable=False),
+    sa.Column('kind', sa.Enum('ticket_assigned', 'ticket_commented', 'ticket_resolved', 'ticket_reopened', 'ticket_closed', 'sla_warning', 'sla_breached', 'password_reset', 'invitation', 'webhook_disabled', name='notification_kind', native_enum=False, create_constraint=True), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notification_settings_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', 'kind', name=op.f('pk_notification_settings'))
@@ -57,7 +57,7 @@ def upgrade() -> None:
     op.create_table('notifications',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('channel', sa.Enum('email', name='notification_channel', native_enum=False, create_constraint=True), nullable=False),
-    sa.Column('kind', sa.Enum('ticket_assigned', 'ticket_commented', 'ticket_resolved', 'ticket_reopened', 'ticket_closed', 'sla_warning', 'sla_breached', 'password_reset', 'invitation', name='notification_kind', native_enum=False, create_constraint=True), nullable=False),
+    sa.Column('kind', sa.Enum('ticket_assigned', 'ticket_commented', 'ticket_resolved', 'ticket_reopened', 'ticket_closed', 'sla_warning', 'sla_breached', 'password_reset', 'invitation', 'webhook_disabled', name='notification_kind', native_enum=False, create_constraint=True), nullable=False),
     sa.Column('recipient_id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=True),
     sa.Column('payload', sa.Text(), nullable=False),

@@ -99,7 +99,7 @@ async def _may_scrape(request: Request, db: DbDep) -> None:
         ):
             return
         try:
-            user = await get_current_user(db, credentials)
+            user = await get_current_user(request, db, credentials, None)
         except HTTPException:
             user = None
         if user is not None and user.role == Role.admin:
