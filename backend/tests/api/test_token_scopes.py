@@ -72,6 +72,9 @@ NEEDS: dict[str, str] = {
     "read_webhook_delivery": "webhooks:manage",
     "redeliver_webhook": "webhooks:manage",
     "replay_webhooks": "webhooks:manage",
+    # the notification outbox: not in OPERATION_SCOPES, so `admin` only
+    "list_notifications": "admin",
+    "requeue_notification": "admin",
 }
 
 
