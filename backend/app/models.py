@@ -1749,3 +1749,43 @@ class PasswordReset(Input):
 
     token: str = Field(min_length=1, max_length=128)
     new_password: NewPassword
+
+
+# API schemas for the outbox (admin)
+
+
+class NotificationPublic(Output):
+    """A notification as admins see it (GET /notifications): never its payload."""
+
+    id: int
+    channel: NotificationChannel
+    kind: NotificationKind
+    recipient_id: int
+    ticket_id: int | None
+    state: NotificationState
+    attempts: int = Field(description="Delivery attempts made (reset to 0 by a re-queue).")
+    next_attempt_at: datetime = Field(
+        description="Pending: when it is due (a retry's backoff, or a worker's lease while it sends)."
+    )
+    last_error: str | None = Field(description="Why the last attempt failed, or why it was skipped.")
+    message_id: str = Field(description="The e-mail's Message-ID, the same on every attempt.")
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class NotificationsPublic(Output):
+    data: list[NotificationPublic]
+    count: int
+
+
+class NotificationQuery(SQLModel):
+    """The query parameters of `GET /notifications`: filters and paging, newest first."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    state: Annotated[NotificationState | None, NotNull] = None
+    kind: Annotated[NotificationKind | None, NotNull] = None
+    recipient_id: Annotated[int | None, NotNull] = Field(default=None, ge=1, le=MAX_ID)
+    ticket_id: Annotated[int | None, NotNull] = Field(default=None, ge=1, le=MAX_ID)
+    offset: int = Field(default=0, ge=0, le=10_000_000, description="Rows to skip.")
+    limit: int = Field(default=20, ge=1, le=100, description="Rows to return (1-100).")

@@ -18,6 +18,7 @@
 | sla.manage        | -                 | -     | yes   |
 | webhook.manage    | -                 | -     | yes   |
 | alert.write       | -                 | yes   | yes   |
+| notification.manage | -               | -     | yes   |
 
 Every user may read and edit their own account (`/users/me`). An API token narrows its owner's
 role further by its scopes: OPERATION_SCOPES, at the end of this module.
@@ -46,6 +47,7 @@ class Permission(StrEnum):
     sla_manage = "sla.manage"
     webhook_manage = "webhook.manage"  # outbound webhook endpoints and their delivery log
     alert_write = "alert.write"  # alerts from monitoring (app.alerts)
+    notification_manage = "notification.manage"  # the outbox: list, re-queue
 
 
 P = Permission
@@ -67,7 +69,8 @@ _AGENT = frozenset(
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.reporter: frozenset({P.ticket_create, P.comment_create}),
     Role.agent: _AGENT,
-    Role.admin: _AGENT | {P.ticket_delete, P.team_write, P.user_write, P.sla_manage, P.webhook_manage},
+    Role.admin: _AGENT
+    | {P.ticket_delete, P.team_write, P.user_write, P.sla_manage, P.webhook_manage, P.notification_manage},
 }
 
 

@@ -1,15 +1,16 @@
 """The worker: the project's one background process (`worker`, a compose service beside the API).
 
 Each pass runs every job in `JOBS`, in order, and each job does all the work that is due (in
-batches, each batch one transaction) and returns how much it did. Today's jobs are the SLA clock
-(warnings and breaches whose time has come) and the recomputes a calendar or policy change queued;
-the notification outbox joins them here. Jobs claim their rows with `FOR UPDATE SKIP LOCKED` on
+batches, each batch one transaction) and returns how much it did. The jobs are the SLA clock
+(warnings and breaches whose time has come), the recomputes a calendar or policy change queued,
+the outbound webhooks (app.crud.webhook_delivery), and the notification outbox (app.crud.delivery: e-mails sent, retried with backoff, dead after
+NOTIFY_MAX_ATTEMPTS; its counters are served on WORKER_METRICS_PORT when set). Jobs claim their rows with `FOR UPDATE SKIP LOCKED` on
 PostgreSQL, so several workers (replicas) share the work without doing any of it twice; on SQLite
 one worker is enough.
 
 `worker --once` runs one pass and exits (cron-style deployments, tests): 0, or 1 when a job failed. Otherwise a pass runs every
-WORKER_INTERVAL_SECONDS; SIGTERM or SIGINT lets the job in hand finish its batch and stops the
-process with exit code 0. A job that fails (the database is away) is logged and tried again at the
+WORKER_INTERVAL_SECONDS; SIGTERM or SIGINT lets the job in hand finish its batch (the outbox: the message in hand) and
+stops the process with exit code 0. A job that fails (the database is away) is logged and tried again at the
 next pass; the worker keeps running.
 """
 
@@ -26,7 +27,9 @@ import typer
 from app.core.config import get_settings
 from app.core.database import Database, create_async_db_engine
 from app.core.logging import configure_logging, log_format
-from app.crud import sla_clock, webhook_delivery
+from app.core.metrics import WorkerMetrics
+from app.crud import delivery, sla_clock, webhook_delivery
+from app.models import NotificationChannel
 
 logger = logging.getLogger("app.worker")
 
@@ -46,8 +49,26 @@ async def _webhooks(db: Database, batch: int, stop: asyncio.Event | None) -> int
     return await webhook_delivery.delivery_pass(db, batch=batch, stop=stop)
 
 
-# The project's one worker: each pass runs these, in order.
-JOBS: dict[str, Job] = {"sla_clock": _sla_clock, "sla_recompute": _sla_recompute, "webhooks": _webhooks}
+# This process's counters (served on WORKER_METRICS_PORT when set).
+METRICS = WorkerMetrics(channel.value for channel in NotificationChannel)
+
+
+async def _notifications(db: Database, batch: int, stop: asyncio.Event | None) -> int:
+    result = await delivery.delivery_pass(db, batch=batch, stop=stop)
+    for (channel, outcome), count in result.counts.items():
+        METRICS.count(channel, outcome, count)
+    return result.handled
+
+
+# The project's one worker: each pass runs these, in order (the outbox last: a warning or breach the
+# SLA clock records, or a webhook endpoint the webhooks job disables, queues notifications that are
+# sent in the same pass).
+JOBS: dict[str, Job] = {
+    "sla_clock": _sla_clock,
+    "sla_recompute": _sla_recompute,
+    "webhooks": _webhooks,
+    "notifications": _notifications,
+}
 
 
 async def run_pass(db: Database, *, batch: int, stop: asyncio.Event | None = None) -> dict[str, int | None]:
@@ -77,6 +98,8 @@ async def run_pass(db: Database, *, batch: int, stop: asyncio.Event | None = Non
 
 async def serve(*, once: bool, interval: float, batch: int) -> int:
     settings = get_settings()
+    if settings.WORKER_METRICS_PORT:
+        METRICS.serve(settings.WORKER_METRICS_PORT)
     engine = create_async_db_engine(settings.SQLALCHEMY_DATABASE_URI)
     db = Database(engine)
     stop = asyncio.Event()
@@ -102,7 +125,7 @@ async def serve(*, once: bool, interval: float, batch: int) -> int:
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
-@app.command(help="Run the background work: the SLA clock and recomputes (the notification outbox next).")
+@app.command(help="Run the background work: the SLA clock, recomputes, and the notification outbox.")
 def main(
     once: Annotated[
         bool, typer.Option("--once", help="Run one pass over everything due, then exit.")

@@ -227,6 +227,7 @@ UserAdmin = Annotated[User, Depends(allowed(Permission.user_write, "manage users
 WebhookAdmin = Annotated[User, Depends(allowed(Permission.webhook_manage, "manage webhooks"))]
 SlaReader = Annotated[User, Depends(allowed(Permission.sla_read, "read service levels"))]
 SlaAdmin = Annotated[User, Depends(allowed(Permission.sla_manage, "manage service levels"))]
+NotificationAdmin = Annotated[User, Depends(allowed(Permission.notification_manage, "manage notifications"))]
 
 
 async def idempotency_key(

@@ -2,7 +2,18 @@
 
 from fastapi import APIRouter
 
-from app.api.routes import alerts, login, sla, teams, tickets, tokens, users, watchers, webhooks
+from app.api.routes import (
+    alerts,
+    login,
+    notifications,
+    sla,
+    teams,
+    tickets,
+    tokens,
+    users,
+    watchers,
+    webhooks,
+)
 
 # The app takes their routes into its own route table (app.api.routing), matched in this order, the
 # busiest first.
@@ -17,4 +28,5 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     webhooks.router,
     alerts.router,
     watchers.router,
+    notifications.router,
 )

@@ -33,6 +33,10 @@ SQLITE_FILE = "incident_desk.sqlite3"
 DEV_SECRET_FILE = "dev-secret-key"
 PLACEHOLDER_SECRET = "changethis"
 API_V1_STR = "/api/v1"
+# The most exchanges with the SMTP server one send can take, each bounded by SMTP_TIMEOUT_SECONDS
+# (connect, greeting, EHLO, STARTTLS, EHLO, three AUTH steps, MAIL, RCPT, DATA, the data): the
+# longest send is this many timeouts (app.core.smtp), and the delivery lease must outlast it.
+SMTP_EXCHANGES_PER_SEND = 12
 
 logger = logging.getLogger("app.config")
 
@@ -168,6 +172,13 @@ class Settings(BaseSettings):
     EMAILS_FROM_NAME: str | None = None
     # Delivery attempts before a notification is dead (the schedule: app.crud.delivery).
     NOTIFY_MAX_ATTEMPTS: int = Field(default=8, ge=1, le=30)
+    # A worker that claims notifications holds them this long (a lease): if it dies mid-send, another
+    # worker sends them when the lease ends. More than SMTP_EXCHANGES_PER_SEND x SMTP_TIMEOUT_SECONDS
+    # (a batch sends while a whole send still fits in what is left of its lease).
+    NOTIFY_LEASE_SECONDS: float = Field(default=300, gt=0, le=86_400)
+    # The worker serves its own Prometheus counters (notifications sent, failed, dead, skipped) on
+    # this port, at /metrics; 0: not served.
+    WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65535)
     # Account links (password recovery, invitation) point at FRONTEND_HOST; how long they last.
     PASSWORD_RESET_TOKEN_MINUTES: int = Field(default=60, ge=5, le=24 * 60)
     INVITATION_TOKEN_HOURS: int = Field(default=72, ge=1, le=24 * 30)
@@ -225,6 +236,16 @@ class Settings(BaseSettings):
         if self.POSTGRES_SERVER and not self.DATABASE_URL:
             names.append("POSTGRES_PASSWORD")
         return [name for name in names if getattr(self, name) == PLACEHOLDER_SECRET]
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Self:
+        longest = SMTP_EXCHANGES_PER_SEND * self.SMTP_TIMEOUT_SECONDS
+        if longest >= self.NOTIFY_LEASE_SECONDS:
+            raise ValueError(
+                f"NOTIFY_LEASE_SECONDS must be more than {longest:g} ({SMTP_EXCHANGES_PER_SEND} x "
+                "SMTP_TIMEOUT_SECONDS, the longest send)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _enforce_secrets(self) -> Self:

@@ -8,6 +8,14 @@
 - `incident_desk_tickets{status}`: one query per scrape. When the database fails, the scrape still
   answers with everything else, leaves this family out and counts
   `incident_desk_metrics_scrape_errors_total`.
+- `incident_desk_outbox_pending{channel}`, `incident_desk_outbox_dead{channel}` and
+  `incident_desk_outbox_oldest_pending_age_seconds{channel}`: the notification outbox, read from
+  the table at scrape time with the ticket counts (the same for every API process: the whole
+  outbox, whichever worker delivers it).
+
+The worker (`worker`) has counters of its own, `WorkerMetrics`, served on WORKER_METRICS_PORT:
+`incident_desk_notifications_total{channel,outcome}` (sent, failed, dead, skipped), per worker
+process since it started (Prometheus sums the replicas).
 
 Counts are per process: run one server process per container (as the Dockerfile does), or scrape
 each worker separately.
@@ -15,6 +23,7 @@ each worker separately.
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import (
@@ -24,6 +33,7 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -90,6 +100,8 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(PoolCollector(engine))
+        self.outbox = OutboxCollector()
+        self.registry.register(self.outbox)
 
     # app.api.context_middleware.RequestObserver
     def request_started(self) -> None:
@@ -101,13 +113,85 @@ class Metrics:
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
 
-    def render(self, ticket_counts: dict[str, int] | None) -> bytes:
+    def render(self, ticket_counts: dict[str, int] | None, outbox: "OutboxReading | None" = None) -> bytes:
         """The Prometheus text exposition. `ticket_counts` (tickets by status, read by the caller):
-        None when the database could not be read, which leaves that family out and is counted."""
+        None when the database could not be read, which leaves that family out and is counted;
+        `outbox` likewise (the outbox families left out when None)."""
         if ticket_counts is None:
             self.scrape_errors.inc()
             self.tickets.clear()
         else:
             for status in self.statuses:
                 self.tickets.labels(status).set(ticket_counts.get(status, 0))
+        self.outbox.reading = outbox
         return generate_latest(self.registry)
+
+
+@dataclass(frozen=True)
+class OutboxReading:
+    """The outbox by channel, as read at a scrape: rows pending (due or waiting for a retry), rows
+    dead, and the age of the oldest pending row in seconds (0 when none is pending). Every channel
+    is a key of each (the reader fills in the zeros)."""
+
+    pending: dict[str, int]
+    dead: dict[str, int]
+    oldest_pending_seconds: dict[str, float]
+
+
+class OutboxCollector(Collector):
+    """The last reading handed to `Metrics.render` (none: the families are left out)."""
+
+    def __init__(self) -> None:
+        self.reading: OutboxReading | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        reading = self.reading
+        if reading is None:
+            return
+        families = (
+            (
+                "incident_desk_outbox_pending",
+                "Notifications waiting to be sent (due or retrying)",
+                reading.pending,
+            ),
+            (
+                "incident_desk_outbox_dead",
+                "Notifications every attempt failed for (re-queue them)",
+                reading.dead,
+            ),
+            (
+                "incident_desk_outbox_oldest_pending_age_seconds",
+                "Age of the oldest notification waiting to be sent",
+                reading.oldest_pending_seconds,
+            ),
+        )
+        for name, documentation, values in families:
+            family = GaugeMetricFamily(name, documentation, labels=["channel"])
+            for channel in sorted(values):
+                family.add_metric([channel], float(values[channel]))
+            yield family
+
+
+class WorkerMetrics:
+    """The worker's counters, in a registry of their own (served on WORKER_METRICS_PORT)."""
+
+    OUTCOMES = ("sent", "failed", "dead", "skipped")
+
+    def __init__(self, channels: Iterable[str]) -> None:
+        self.registry = CollectorRegistry()
+        self.notifications = Counter(
+            "incident_desk_notifications",
+            "Notifications the worker handled, by channel and outcome (failed: to be retried)",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        for channel in channels:  # every series from the start, at 0
+            for outcome in self.OUTCOMES:
+                self.notifications.labels(channel, outcome)
+
+    def count(self, channel: str, outcome: str, n: int = 1) -> None:
+        self.notifications.labels(channel, outcome).inc(n)
+
+    def serve(self, port: int) -> None:
+        """Serve /metrics on `port` from a daemon thread (prometheus_client's server)."""
+        start_http_server(port, registry=self.registry)

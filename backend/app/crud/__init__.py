@@ -15,6 +15,8 @@ keyword; each write is one transaction (app.core.database). `from app import cru
 - notify: the ticket-write hook that queues notifications (registered here, once); watchers,
   notification_settings: a ticket's watchers, a user's notification settings;
 - account_tokens: password recovery, invitations and the reset that consumes their links.
+- notifications_admin: the outbox as admins see it (list, re-queue, the /metrics gauges); the
+  worker's delivery job is app.crud.delivery.
 
 `db seed`'s synchronous bulk loader is not request-path data access: it lives beside the seeder
 (app.seed_load).
@@ -28,6 +30,12 @@ from app.crud.api_tokens import create_token, list_tokens, looks_like_api_token,
 from app.crud.comments import add_comment, list_comments
 from app.crud.idempotency import claim_idempotency_key, complete_idempotency_key, release_idempotency_key
 from app.crud.notification_settings import get_notification_settings, update_notification_settings
+from app.crud.notifications_admin import (
+    NOTIFICATION_NOT_FOUND,
+    list_notifications,
+    read_outbox,
+    requeue_notification,
+)
 from app.crud.service_accounts import create_service_account, list_service_accounts
 from app.crud.sla_admin import (
     DefaultsInstalled,
@@ -97,6 +105,7 @@ __all__ = [
     "BAD_CREDENTIALS",
     "CREATED_FIELDS",
     "EMAIL_TAKEN",
+    "NOTIFICATION_NOT_FOUND",
     "TEAM_TAKEN",
     "THROTTLED",
     "TICKET_NOT_FOUND",
@@ -145,6 +154,7 @@ __all__ = [
     "list_deliveries",
     "list_endpoints",
     "list_events",
+    "list_notifications",
     "list_policies",
     "list_service_accounts",
     "list_teams",
@@ -156,10 +166,12 @@ __all__ = [
     "log_in",
     "looks_like_api_token",
     "move_ticket",
+    "read_outbox",
     "redeliver",
     "release_idempotency_key",
     "replay",
     "request_password_reset",
+    "requeue_notification",
     "reset_password",
     "revoke_token",
     "rotate_secret",

@@ -248,6 +248,10 @@ MATRIX: list[tuple[str, str, Any, Any, tuple[int, int, int, int, int]]] = [
      (202, 202, 202, 202, 202)),
     ("POST", "/reset-password", lambda w: "/reset-password", {"token": "nope", "new_password": "long enough one"},
      (400, 400, 400, 400, 400)),
+    # --- Notifications: the outbox (admin) ---
+    ("GET", "/notifications/", lambda w: "/notifications/", None, (401, 403, 403, 403, 200)),
+    ("POST", "/notifications/{notification_id}/requeue", lambda w: "/notifications/999999/requeue", None,
+     (401, 403, 403, 403, 404)),  # no such notification: admins get as far as 404
 ]  # fmt: skip
 
 CASES = [
@@ -266,8 +270,10 @@ def test_permission_matrix(
     assert response.status_code == expected, response.text
     if expected == 401:
         assert response.headers["www-authenticate"] == "Bearer"
-    if expected == 404:  # the ticket (or token) is not the caller's: it does not exist for them
-        assert error_body(response)["detail"] in ("Ticket not found", "Token not found")
+    if expected == 404:  # the ticket (or token) is not the caller's: it does not exist for them; no
+        # such notification (the outbox rows: admins get as far as 404)
+        detail = error_body(response)["detail"]
+        assert detail in ("Ticket not found", "Token not found", "Notification not found")
     if expected == 403:
         assert response.json()["detail"].startswith(f"{world.users[actor].role.value}s may not ")
 
@@ -332,6 +338,8 @@ REFUSALS: list[tuple[str, str, Any, Any, str]] = [
     ("agent", "DELETE", lambda w: f"/users/{w.victim.id}", None, "agents may not manage users"),
     ("owner", "GET", lambda w: "/sla-policies/", None, "reporters may not read service levels"),
     ("agent", "PATCH", lambda w: f"/calendars/{w.calendar.id}", {"name": "x"}, "agents may not manage service levels"),
+    # --- Notifications: the outbox (admin) ---
+    ("agent", "GET", lambda w: "/notifications/", None, "agents may not manage notifications"),
 ]  # fmt: skip
 
 

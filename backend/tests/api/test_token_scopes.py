@@ -79,6 +79,9 @@ NEEDS: dict[str, str] = {
     "replay_webhooks": "webhooks:manage",
     "send_alert": "alerts:write",
     "receive_alertmanager": "alerts:write",
+    # the notification outbox: not in OPERATION_SCOPES, so `admin` only
+    "list_notifications": "admin",
+    "requeue_notification": "admin",
 }
 
 

@@ -71,13 +71,14 @@ def test_a_clock_pass_with_nothing_due_is_one_indexed_query(
 
 def test_an_idle_worker_pass_reads_and_writes_nothing_else(run_db: RunDb, statements: list[str]) -> None:
     done = run_db(lambda db: worker.run_pass(db, batch=200))
-    assert done == {"sla_clock": 0, "sla_recompute": 0, "webhooks": 0}
-    # one read per job (the clock's index, the empty recompute queue, no webhook due); no write
-    # transaction
-    assert len(statements) == 3, statements
+    assert done == dict.fromkeys(worker.JOBS, 0)
+    # one read per job (the clock's index, the empty recompute queue, no webhook due, the outbox's
+    # due index); no write transaction
+    assert len(statements) == 4, statements
     assert not [s for s in statements if s.upper().startswith(("SAVEPOINT", "INSERT", "UPDATE", "DELETE"))]
     assert "FROM sla_timers" in statements[0] and "FROM sla_recompute" in statements[1]
     assert "FROM webhook_deliveries" in statements[2]
+    assert statements[3].startswith("SELECT notifications.id FROM notifications")
 
 
 def test_a_clock_pass_records_everything_due_in_batches(

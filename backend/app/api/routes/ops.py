@@ -15,7 +15,7 @@ from app.api.deps import DbDep, get_current_user
 from app.api.routing import api_router
 from app.core.config import get_settings
 from app.core.database import Database
-from app.core.metrics import Metrics
+from app.core.metrics import Metrics, OutboxReading
 from app.core.migrations import current_revision, head_revision
 from app.models import DbHealth, Role, StatusResponse
 
@@ -113,7 +113,8 @@ async def _may_scrape(request: Request, db: DbDep) -> None:
 
 @router.get("/metrics", include_in_schema=False, dependencies=[Depends(_may_scrape)])
 async def metrics(request: Request, db: DbDep) -> Response:
-    """Prometheus text format. Answers even when the database is down (ticket counts left out)."""
+    """Prometheus text format. Answers even when the database is down (ticket counts and the
+    outbox's gauges left out)."""
     registry: Metrics = request.app.state.metrics
     try:
         counts: dict[str, int] | None = {
@@ -122,4 +123,10 @@ async def metrics(request: Request, db: DbDep) -> Response:
     except SQLAlchemyError as exc:
         logger.warning("metrics: could not count tickets (%s)", type(exc).__name__)
         counts = None
-    return Response(registry.render(counts), media_type=CONTENT_TYPE_LATEST)
+    outbox: OutboxReading | None = None
+    if counts is not None:  # the database answered
+        try:
+            outbox = await crud.read_outbox(db=db)
+        except SQLAlchemyError as exc:
+            logger.warning("metrics: could not read the outbox (%s)", type(exc).__name__)
+    return Response(registry.render(counts, outbox), media_type=CONTENT_TYPE_LATEST)
