@@ -20,7 +20,7 @@ What goes wrong is told apart, because the delivery job treats the two different
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from email.utils import getaddresses
 
 from app.core.config import Settings
@@ -117,7 +117,7 @@ class SmtpConnection:
             self.close()
             raise ConnectionFailed(_one_line(exc)) from exc
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Send one message to its To: address. Raises MessageRefused or ConnectionFailed."""
         if self._smtp is None:
             raise ConnectionFailed("not connected")

@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
+from email.message import Message
 from enum import StrEnum
 from typing import Any
 
@@ -261,7 +261,7 @@ async def claim(db: Database, *, now: datetime, batch: int, lease: timedelta) ->
 @dataclass
 class _Prepared:
     row: Notification
-    message: EmailMessage | None = None  # None: `mark` says what became of it
+    message: Message | None = None  # None: `mark` says what became of it
     mark: _Mark | None = None
 
 

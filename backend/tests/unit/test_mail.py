@@ -125,3 +125,21 @@ def test_the_message_is_multipart_alternative_with_the_fixed_message_id() -> Non
     assert set(parts) == {"text/plain", "text/html"}
     assert "assigned this ticket to you" in parts["text/plain"]
     assert "&lt;script&gt;" in parts["text/html"]
+
+
+def test_non_ascii_names_and_subjects_arrive_intact() -> None:
+    rendered = mail.Rendered(
+        subject="[Incident Desk] #7 Überhitzung im Serverraum", text="Grüße", html="<p>Grüße</p>"
+    )
+    built = mail.message(
+        rendered,
+        to="ada@example.com",
+        sender="desk@example.com",
+        sender_name="Service Désk",
+        message_id="<m2@example.com>",
+    )
+    parsed = message_from_bytes(built.as_bytes(), policy=policy.default)
+    assert parsed["Subject"] == "[Incident Desk] #7 Überhitzung im Serverraum"
+    assert parsed["From"] == "Service Désk <desk@example.com>"
+    assert [part.get_content() for part in parsed.iter_parts()] == ["Grüße", "<p>Grüße</p>"]
+    assert built.as_bytes().isascii()  # 7-bit on the wire: no server can mangle it
