@@ -25,12 +25,13 @@ async def hook(session: AsyncSession, write: TicketWrite) -> None:
     people = await watchers.people(
         session, ticket, users=need.users, watchers=need.watchers, team=need.team, kinds=need.kinds
     )
-    for notice in found:
-        for recipient_id in notifications.recipients(notice, people, ticket, write.actor_id):
-            outbox.enqueue(
-                session,
-                kind=notice.kind,
-                recipient_id=recipient_id,
-                ticket_id=ticket.id,
-                payload=notice.payload,
+    await outbox.enqueue_many(
+        session,
+        [
+            outbox.Queued(
+                kind=notice.kind, recipient_id=recipient_id, ticket_id=ticket.id, payload=notice.payload
             )
+            for notice in found
+            for recipient_id in notifications.recipients(notice, people, ticket, write.actor_id)
+        ],
+    )
