@@ -22,7 +22,6 @@ transaction also inserts its two rows (well under a millisecond, within the nois
 round trip, and the throttle caps how many samples anyone gets).
 """
 
-import math
 import secrets
 from datetime import datetime, timedelta
 
@@ -33,14 +32,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core import account_tokens
 from app.core.config import get_settings
 from app.core.database import Database
-from app.core.errors import BadCredentials, Invalid, Throttled
+from app.core.errors import BadCredentials, Invalid
 from app.core.offload import run_cpu_bound
 from app.core.security import hash_password
 from app.crud import common, outbox
 from app.crud.users import (
-    THROTTLED,
     _checked_hash,
-    count_login_attempts,
+    count_attempt,
     create_user,
     settle_login_attempts,
     throttle_key,
@@ -99,29 +97,13 @@ async def issue(session: AsyncSession, *, user: User, purpose: AccountTokenPurpo
     return row
 
 
-async def _count(db: Database, limits: dict[str, int]) -> dict[str, tuple[int, datetime]]:
-    """Count one attempt against each key; over a limit, take them back and raise Throttled."""
-    window = timedelta(seconds=get_settings().LOGIN_WINDOW_SECONDS)
-    now = common.utcnow()
-    counted = await count_login_attempts(db=db, keys=limits, window=window, now=now)
-    waits = [
-        (started + window - now).total_seconds()
-        for key, (attempts, started) in counted.items()
-        if attempts > limits[key]
-    ]
-    if waits:
-        await settle_login_attempts(db=db, take_back={key: started for key, (_, started) in counted.items()})
-        raise Throttled(THROTTLED, retry_after=max(1, math.ceil(max(waits))))
-    return counted
-
-
 async def request_password_reset(*, db: Database, email: str, client: str) -> None:
     """Queue a recovery e-mail if `email` names an active account; the same outcome otherwise (see
     the module docstring). Throttled like a login attempt."""
     settings = get_settings()
-    await _count(
-        db,
-        {
+    await count_attempt(
+        db=db,
+        limits={
             throttle_key("account", email): settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
             throttle_key("client", client): settings.LOGIN_MAX_FAILURES_PER_CLIENT,
         },
@@ -158,7 +140,7 @@ async def reset_password(*, db: Database, token: str, new_password: str, client:
     it is unknown, used, expired, voided by a password change, or its user is inactive; 422 when the
     password is weak (the token stays good); 429 after too many bad tokens from this client."""
     address = throttle_key("client", client)
-    counted = await _count(db, {address: get_settings().LOGIN_MAX_FAILURES_PER_CLIENT})
+    counted = await count_attempt(db=db, limits={address: get_settings().LOGIN_MAX_FAILURES_PER_CLIENT})
     now = common.utcnow()
     _, user = await _usable(await db.reader(), token, now)
     take_back = {address: counted[address][1]}

@@ -263,6 +263,25 @@ async def settle_login_attempts(
             )
 
 
+async def count_attempt(*, db: Database, limits: dict[str, int]) -> dict[str, tuple[int, datetime]]:
+    """Count one attempt against each key (its limit per LOGIN_WINDOW_SECONDS); over any limit, take
+    the attempt back from every key (a refused attempt is not an attempt) and raise Throttled with
+    the wait. Per key: (attempts in this window, when the window started). Logins, password
+    recoveries and resets (app.crud.account_tokens) count through here."""
+    window = timedelta(seconds=get_settings().LOGIN_WINDOW_SECONDS)
+    now = common.utcnow()
+    counted = await count_login_attempts(db=db, keys=limits, window=window, now=now)
+    waits = [
+        (started + window - now).total_seconds()
+        for key, (attempts, started) in counted.items()
+        if attempts > limits[key]
+    ]
+    if waits:
+        await settle_login_attempts(db=db, take_back={key: started for key, (_, started) in counted.items()})
+        raise Throttled(THROTTLED, retry_after=max(1, math.ceil(max(waits))))
+    return counted
+
+
 async def log_in(*, db: Database, email: str, password: str, client: str) -> User:
     """The user these credentials name, with throttling per account and per client address.
 
@@ -274,22 +293,14 @@ async def log_in(*, db: Database, email: str, password: str, client: str) -> Use
     write transactions per attempt: the count, then the refusal's or the success's settlement.
     """
     settings = get_settings()
-    window = timedelta(seconds=settings.LOGIN_WINDOW_SECONDS)
     account, address = throttle_key("account", email), throttle_key("client", client)
-    limits = {
-        account: settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-        address: settings.LOGIN_MAX_FAILURES_PER_CLIENT,
-    }
-    now = common.utcnow()
-    counted = await count_login_attempts(db=db, keys=limits, window=window, now=now)
-    waits = [
-        (started + window - now).total_seconds()
-        for key, (attempts, started) in counted.items()
-        if attempts > limits[key]
-    ]
-    if waits:  # a refused attempt is not an attempt
-        await settle_login_attempts(db=db, take_back={key: started for key, (_, started) in counted.items()})
-        raise Throttled(THROTTLED, retry_after=max(1, math.ceil(max(waits))))
+    counted = await count_attempt(
+        db=db,
+        limits={
+            account: settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+            address: settings.LOGIN_MAX_FAILURES_PER_CLIENT,
+        },
+    )
     user = await authenticate(db=db, email=email.strip(), password=password)
     if user is None or not user.is_active:  # an inactive account says nothing about its password
         raise BadCredentials(BAD_CREDENTIALS)
