@@ -162,13 +162,10 @@ def invitation(session: Any, user: Any, *, now: Any = None) -> Any:
     )
     session.add(token)
     session.flush()
-    return outbox.enqueue(
-        session,
-        kind=NotificationKind.invitation,
-        recipient_id=user.id,
-        payload={"token_id": token.id},
-        now=when,
+    queued = outbox.Queued(
+        kind=NotificationKind.invitation, recipient_id=user.id, payload={"token_id": token.id}
     )
+    return outbox.enqueue(session, queued, now=when)
 
 
 def users_with_invitations(url: str, count: int, *, bad_addresses: int = 0) -> list[tuple[int, str]]:

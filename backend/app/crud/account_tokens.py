@@ -91,9 +91,8 @@ async def issue(session: AsyncSession, *, user: User, purpose: AccountTokenPurpo
     )
     session.add(row)
     await session.flush()
-    outbox.enqueue(
-        session, kind=KIND_FOR[purpose], recipient_id=user.id, payload={"token_id": row.id}, now=now
-    )
+    queued = outbox.Queued(kind=KIND_FOR[purpose], recipient_id=user.id, payload={"token_id": row.id})
+    outbox.enqueue(session, queued, now=now)
     return row
 
 

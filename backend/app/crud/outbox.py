@@ -8,7 +8,7 @@ password-recovery request). Nothing here sends anything; the worker delivers (ap
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core.config import get_settings
 from app.core.request_context import current_request_id
 from app.crud import common
-from app.models import Notification, NotificationChannel, NotificationKind
+from app.models import Notification, NotificationChannel, NotificationKind, NotificationState
 
 MESSAGE_ID_DOMAIN_FALLBACK = "incident-desk.invalid"
 
@@ -30,42 +30,40 @@ def message_id() -> str:
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
-def enqueue(
-    session: AsyncSession,
-    *,
-    kind: NotificationKind,
-    recipient_id: int,
-    ticket_id: int | None = None,
-    payload: Mapping[str, Any] | None = None,
-    channel: NotificationChannel = NotificationChannel.email,
-    now: datetime | None = None,
-) -> Notification:
-    """Queue one notification in `session`'s transaction (no flush, no query: the caller's commit
-    writes it). `payload` must be JSON: ids and values that say what happened, never a secret."""
-    when = now or common.utcnow()
-    row = Notification(
-        channel=channel,
-        kind=kind,
-        recipient_id=recipient_id,
-        ticket_id=ticket_id,
-        payload=json.dumps(dict(payload or {}), separators=(",", ":"), sort_keys=True, default=str),
-        message_id=message_id(),
-        next_attempt_at=when,
-        created_at=when,
-        request_id=current_request_id(),
-    )
-    session.add(row)
-    return row
-
-
 @dataclass(frozen=True)
 class Queued:
-    """One notification for `enqueue_many`."""
+    """One notification to queue. `payload` must be JSON: ids and values that say what happened,
+    never a secret."""
 
     kind: NotificationKind
     recipient_id: int
-    ticket_id: int | None
-    payload: Mapping[str, Any]
+    ticket_id: int | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _values(item: Queued, when: datetime, request_id: str | None) -> dict[str, Any]:
+    """The column values of `item`'s row, as it is first written: pending, due now."""
+    return {
+        "channel": NotificationChannel.email,
+        "kind": item.kind,
+        "recipient_id": item.recipient_id,
+        "ticket_id": item.ticket_id,
+        "payload": json.dumps(dict(item.payload), separators=(",", ":"), sort_keys=True, default=str),
+        "message_id": message_id(),
+        "state": NotificationState.pending,
+        "attempts": 0,
+        "next_attempt_at": when,
+        "created_at": when,
+        "request_id": request_id,
+    }
+
+
+def enqueue(session: AsyncSession, item: Queued, *, now: datetime | None = None) -> Notification:
+    """Queue one notification in `session`'s transaction (no flush, no query: the caller's commit
+    writes it)."""
+    row = Notification(**_values(item, now or common.utcnow(), current_request_id()))
+    session.add(row)
+    return row
 
 
 _NOTIFICATIONS = Notification.__table__  # type: ignore[attr-defined]
@@ -74,26 +72,9 @@ _NOTIFICATIONS = Notification.__table__  # type: ignore[attr-defined]
 async def enqueue_many(
     session: AsyncSession, queued: Sequence[Queued], *, now: datetime | None = None
 ) -> None:
-    """Queue several notifications in `session`'s transaction with one INSERT (no ORM objects: a
-    ticket write's notifications are written by the request, and this is the cheaper way)."""
+    """Queue several notifications in `session`'s transaction with one INSERT, now (no ORM objects:
+    a ticket write's notifications are written in the request, and this is the cheaper way)."""
     if not queued:
         return
-    when = now or common.utcnow()
-    request_id = current_request_id()
-    rows = [
-        {
-            "channel": NotificationChannel.email.value,
-            "kind": item.kind.value,
-            "recipient_id": item.recipient_id,
-            "ticket_id": item.ticket_id,
-            "payload": json.dumps(dict(item.payload), separators=(",", ":"), sort_keys=True, default=str),
-            "message_id": message_id(),
-            "state": "pending",
-            "attempts": 0,
-            "next_attempt_at": when,
-            "created_at": when,
-            "request_id": request_id,
-        }
-        for item in queued
-    ]
-    await session.exec(insert(_NOTIFICATIONS), params=rows)
+    when, request_id = now or common.utcnow(), current_request_id()
+    await session.exec(insert(_NOTIFICATIONS), params=[_values(item, when, request_id) for item in queued])

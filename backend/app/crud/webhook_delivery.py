@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import webhooks
 from app.core.addresses import Target, UnsafeUrl, resolve
@@ -296,16 +297,17 @@ async def record(db: Database, outcomes: list[tuple[Claimed, Result]]) -> None:
             session.add(endpoint)
 
 
-def _disable(session: object, endpoint: WebhookEndpoint, reason: str, *, notify: bool) -> None:
+def _disable(session: AsyncSession, endpoint: WebhookEndpoint, reason: str, *, notify: bool) -> None:
     if not endpoint.active:
         return
     endpoint.active = False
     endpoint.disabled_reason = reason
     endpoint.updated_at = common.utcnow()
     if notify and endpoint.owner_id is not None:
+        about = {"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason}
         outbox.enqueue(
-            session,  # type: ignore[arg-type]
-            kind=NotificationKind.webhook_disabled,
-            recipient_id=endpoint.owner_id,
-            payload={"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason},
+            session,
+            outbox.Queued(
+                kind=NotificationKind.webhook_disabled, recipient_id=endpoint.owner_id, payload=about
+            ),
         )
