@@ -15,7 +15,9 @@ delivery looks like, how it is signed, when it is retried, and what an answer me
 """
 
 import base64
+import json
 import secrets
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -100,6 +102,37 @@ def wants(event_types: Sequence[str], flt: Mapping[str, Any], event: str, ticket
         return False
     priorities = flt.get("priorities")
     return not priorities or ticket.get("priority") in priorities
+
+
+def new_message_id() -> str:
+    """An event's id: the payload's `id` and the webhook-id header, for every endpoint it goes to."""
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def instant(value: datetime) -> str:
+    """A timestamp as the payloads write it: ISO 8601 in UTC with a Z."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def body(
+    message_id: str,
+    event_type: str,
+    *,
+    occurred_at: datetime,
+    sequence: int,
+    data: Mapping[str, Any],
+    changes: Mapping[str, Any],
+) -> str:
+    """A delivery's JSON body (the payload described in the module docstring)."""
+    payload = {
+        "id": message_id,
+        "type": event_type,
+        "occurred_at": instant(occurred_at),
+        "sequence": sequence,
+        "data": data,
+        "changes": changes,
+    }
+    return json.dumps(payload, separators=(",", ":"))
 
 
 def new_secret() -> str:

@@ -6,7 +6,6 @@ read of the active endpoints (a small table; once per transaction), then one del
 event and endpoint that wants it. A write that makes no webhook event (an internal note, SLA bookkeeping) reads nothing.
 """
 
-import json
 from typing import Any
 
 from sqlmodel import col, select
@@ -14,8 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import webhooks
 from app.crud.ticket_writes import TicketWrite
-from app.crud.webhooks import new_message_id
-from app.models import Comment, TicketPublic, WebhookDelivery, WebhookEndpoint
+from app.models import Comment, EventAction, TicketPublic, WebhookDelivery, WebhookEndpoint
 
 _CACHED = "webhook_endpoints"
 _ACTIVE = select(WebhookEndpoint.id, WebhookEndpoint.event_types, WebhookEndpoint.filter).where(
@@ -39,17 +37,9 @@ async def enqueue(session: AsyncSession, write: TicketWrite) -> None:
         data: dict[str, Any] = {"ticket": ticket}
         if event.type == "ticket.commented":
             data["comment"] = await _comment(session, write)
-        message = new_message_id()
-        body = json.dumps(
-            {
-                "id": message,
-                "type": event.type,
-                "occurred_at": occurred.isoformat().replace("+00:00", "Z"),
-                "sequence": sequence,
-                "data": data,
-                "changes": event.changes,
-            },
-            separators=(",", ":"),
+        message = webhooks.new_message_id()
+        body = webhooks.body(
+            message, event.type, occurred_at=occurred, sequence=sequence, data=data, changes=event.changes
         )
         for endpoint_id, types, flt in endpoints:
             if endpoint_id is not None and webhooks.wants(types, flt, event.type, ticket):
@@ -68,13 +58,13 @@ async def enqueue(session: AsyncSession, write: TicketWrite) -> None:
 
 async def _comment(session: AsyncSession, write: TicketWrite) -> dict[str, Any] | None:
     for event in write.events:
-        if event.new_value and event.new_value.isdigit() and event.action.value == "commented":
+        if event.action == EventAction.commented and event.new_value and event.new_value.isdigit():
             comment = await session.get(Comment, int(event.new_value))  # in the session already
             if comment is not None and not comment.internal:
                 return {
                     "id": comment.id,
                     "body": comment.body,
                     "author_id": comment.author_id,
-                    "created_at": comment.created_at.isoformat().replace("+00:00", "Z"),
+                    "created_at": webhooks.instant(comment.created_at),
                 }
     return None

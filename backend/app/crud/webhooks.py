@@ -3,7 +3,6 @@ delivery log, redelivery and replay. Deliveries are written here or by a ticket 
 (app.crud.webhook_outbox) and sent by the worker (app.crud.webhook_delivery)."""
 
 import json
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -123,21 +122,17 @@ async def rotate_secret(*, db: Database, endpoint_id: int) -> WebhookEndpoint:
     return endpoint
 
 
-def new_message_id() -> str:
-    return f"msg_{uuid.uuid4().hex}"
-
-
 async def send_test_event(*, db: Database, endpoint_id: int) -> WebhookDelivery:
     now = common.utcnow()
-    message = new_message_id()
-    payload = {
-        "id": message,
-        "type": webhooks.TEST_EVENT,
-        "occurred_at": now.isoformat().replace("+00:00", "Z"),
-        "sequence": 0,
-        "data": {"endpoint_id": endpoint_id},
-        "changes": {},
-    }
+    message = webhooks.new_message_id()
+    payload = webhooks.body(
+        message,
+        webhooks.TEST_EVENT,
+        occurred_at=now,
+        sequence=0,
+        data={"endpoint_id": endpoint_id},
+        changes={},
+    )
     async with db.write() as session:
         if await session.get(WebhookEndpoint, endpoint_id) is None:
             raise NotFound(ENDPOINT_NOT_FOUND)
@@ -145,7 +140,7 @@ async def send_test_event(*, db: Database, endpoint_id: int) -> WebhookDelivery:
             endpoint_id=endpoint_id,
             message_id=message,
             event_type=webhooks.TEST_EVENT,
-            payload=json.dumps(payload, separators=(",", ":")),
+            payload=payload,
             next_attempt_at=now,
             created_at=now,
         )
