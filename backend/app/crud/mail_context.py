@@ -68,8 +68,7 @@ async def context_for(session: AsyncSession, row: Notification, recipient: User)
     if row.kind == K.webhook_disabled:  # what the worker recorded is the whole message
         return {
             **base,
-            "endpoint": {k: payload.get(k) for k in ("id", "url", "reason")}
-            | {"id": payload.get("endpoint_id")},
+            "endpoint": {"id": payload["endpoint_id"], "url": payload["url"], "reason": payload["reason"]},
         }
     ticket = None if row.ticket_id is None else await session.get(Ticket, row.ticket_id)
     if ticket is None:

@@ -215,3 +215,14 @@ def test_a_spent_account_link_is_not_sent(
     assert context(run_db, row(K.password_reset, None, recipient, token_id=token.id), recipient) == Skip(
         reason
     )
+
+
+def test_a_disabled_webhook_tells_its_owner_what_the_worker_saw(run_db: RunDb, admin: User) -> None:
+    about = {
+        "endpoint_id": 3,
+        "url": "https://hooks.example.com/in",
+        "reason": "every delivery failed for 5 days",
+    }
+    shown = context(run_db, row(K.webhook_disabled, None, admin, **about), admin)
+    assert isinstance(shown, dict)
+    assert shown["endpoint"] == {"id": 3, "url": "https://hooks.example.com/in", "reason": about["reason"]}
