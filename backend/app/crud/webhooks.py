@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import webhooks
 from app.core.addresses import UnsafeUrl, resolve
@@ -165,7 +166,7 @@ async def list_deliveries(
     return [(row, last.get(row.id or 0)) for row in rows], count
 
 
-async def _last_attempts(session: object, ids: list[int]) -> dict[int, WebhookAttempt]:
+async def _last_attempts(session: AsyncSession, ids: list[int]) -> dict[int, WebhookAttempt]:
     if not ids:
         return {}
     latest = (
@@ -175,7 +176,7 @@ async def _last_attempts(session: object, ids: list[int]) -> dict[int, WebhookAt
         .subquery()
     )
     stmt = select(WebhookAttempt).join(latest, col(WebhookAttempt.id) == latest.c.id)
-    return {a.delivery_id: a for a in (await session.exec(stmt)).all()}  # type: ignore[attr-defined]
+    return {a.delivery_id: a for a in (await session.exec(stmt)).all()}
 
 
 async def get_delivery(

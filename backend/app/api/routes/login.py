@@ -22,8 +22,7 @@ async def login_access_token(
     db: DbDep, request: Request, response: Response, form: Annotated[LoginForm, Form()]
 ) -> Token:
     """OAuth2 password flow: `username` is the e-mail address. Returns a bearer token."""
-    client = request.client.host if request.client else "unknown"
-    user = await crud.log_in(db=db, email=form.username, password=form.password, client=client)
+    user = await crud.log_in(db=db, email=form.username, password=form.password, client=_client(request))
     settings = get_settings()
     assert user.id is not None
     token = security.create_access_token(
