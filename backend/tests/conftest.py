@@ -35,6 +35,7 @@ from app.core.config import get_settings  # noqa: E402
 from app.core.database import ConnectionDatabase, Database  # noqa: E402
 from app.main import app  # noqa: E402
 from tests import contract  # noqa: E402
+from tests.asgi_transport import OneCallTransport  # noqa: E402
 from tests.async_bridge import GreenletSession  # noqa: E402
 
 get_settings.cache_clear()
@@ -144,7 +145,12 @@ def run_db(portal: BlockingPortal, connection: AsyncConnection) -> RunDb:
 
 
 class ContractCheckingClient(TestClient):
-    """A TestClient that checks every response against the OpenAPI schema (tests/contract.py)."""
+    """A TestClient that checks every response against the OpenAPI schema (tests/contract.py), each
+    request one call into the test's loop (tests/asgi_transport.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._transport = OneCallTransport(self)
 
     def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         response = super().request(method, url, *args, **kwargs)
