@@ -1,8 +1,8 @@
 """Tests are synchronous; the app's database access is async. This bridges the two.
 
-Each test gets an event loop in a thread (an anyio blocking portal) that owns the test's database
-connection, with its outer transaction (rolled back when the test ends). The app (through the
-TestClient, which runs its requests in that same loop) and the test code share that connection:
+Each test process has an event loop in a thread (an anyio blocking portal) that owns its database
+connection; each test runs in an outer transaction on it, rolled back when the test ends. The app
+(through the TestClient, which runs its requests in that same loop) and the test code share it:
 
 - the app's request database is a ConnectionDatabase on it (every write a SAVEPOINT);
 - the test's `session` is a plain SQLAlchemy Session on its sync facade; GreenletSession runs each
