@@ -31,7 +31,9 @@ def test_waits():
 def test_each_test_gets_its_cpu_and_its_child_processes_cpu(tmp_path: Path) -> None:
     (tmp_path / "test_sample.py").write_text(textwrap.dedent(SAMPLE))
     report = tmp_path / "report"
-    env = {**without_hook(), "PYTHONPATH": str(BACKEND_DIR), "SUITE_CPU_REPORT": str(report)}
+    # A pytest of its own: not an xdist worker of this run (the report is named after the worker).
+    env = {name: value for name, value in without_hook().items() if not name.startswith("PYTEST_XDIST")}
+    env.update(PYTHONPATH=str(BACKEND_DIR), SUITE_CPU_REPORT=str(report))
     subprocess.run(
         [
             sys.executable,
