@@ -43,6 +43,10 @@ from scripts.benchkit import free_port, wait_until_healthy  # noqa: E402
 API = "/api/v1"
 HEALTH_LIMIT_MS = 100.0
 REQUEST_DEADLINE_SECONDS = 12.0  # API_REQUEST_TIMEOUT_SECONDS's default
+# uvicorn closes a connection after 5 s idle (--timeout-keep-alive). A client that keeps idle
+# connections as long (httpx's default, 5 s too) may send on one the server is closing: the request
+# fails with "Server disconnected" and is not retried (a POST). Idle connections go after 2 s here.
+KEEPALIVE_EXPIRY_SECONDS = 2.0
 
 # Polls /health every 20 ms until stdin closes; prints one line per poll: milliseconds, or "error".
 HEALTH_POLLER = """
@@ -68,6 +72,7 @@ class Scenario:
     window: tuple[float, float] = (0.0, 0.0)  # wall-clock start and end (time.time())
     health_slowest_ms: float = 0.0  # /health's slowest answer during the scenario
     statuses: Counter[int] = field(default_factory=Counter)
+    no_answer: Counter[str] = field(default_factory=Counter)  # status 0: the transport error's name
     slowest: float = 0.0  # seconds
     problems: list[str] = field(default_factory=list)
 
@@ -85,7 +90,8 @@ class Report:
         for scenario in self.scenarios:
             found += [f"{scenario.name}: {p}" for p in scenario.problems]
             if scenario.statuses[0]:
-                found.append(f"{scenario.name}: {scenario.statuses[0]} without an answer (hung)")
+                errors = ", ".join(f"{n} x {name}" for name, n in sorted(scenario.no_answer.items()))
+                found.append(f"{scenario.name}: {scenario.statuses[0]} without an answer ({errors})")
             if scenario.statuses[503]:
                 found.append(f"{scenario.name}: {scenario.statuses[503]} x 503")
             if scenario.slowest >= bound_seconds:
@@ -112,9 +118,12 @@ class Report:
 
 
 class NoAnswer:
-    """A request the server did not answer within the client's timeout (a hung server): status 0."""
+    """A request without an answer: the client's timeout (a hung server) or a dropped connection."""
 
     status_code = 0
+
+    def __init__(self, error: httpx.TransportError) -> None:
+        self.error = type(error).__name__
 
     def json(self) -> Any:
         raise AssertionError("no answer")
@@ -131,8 +140,8 @@ async def _all_at_once(
         started = time.perf_counter()
         try:
             response: httpx.Response | NoAnswer = await client.request(method, path, **options)
-        except httpx.TransportError:  # a timeout, or the connection dropped
-            response = NoAnswer()
+        except httpx.TransportError as exc:  # a timeout, or the connection dropped
+            response = NoAnswer(exc)
         return response, time.perf_counter() - started
 
     tasks = [asyncio.create_task(one(*request)) for request in requests]
@@ -146,6 +155,7 @@ def _record(
 ) -> None:
     scenario.window = (started, time.time())
     scenario.statuses.update(response.status_code for response, _ in results)
+    scenario.no_answer.update(response.error for response, _ in results if isinstance(response, NoAnswer))
     scenario.slowest = max(seconds for _, seconds in results)
 
 
@@ -186,7 +196,9 @@ async def _read_audit(
 
 async def run_scenarios(base_url: str, agent: dict[str, str], login: tuple[str, str]) -> list[Scenario]:
     """The four scenarios against the API at `base_url` (headers of an agent; a login to storm)."""
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    limits = httpx.Limits(
+        max_connections=200, max_keepalive_connections=200, keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS
+    )
     # Slower than the request deadline plus a margin counts as no answer (status 0): a hung server.
     timeout = httpx.Timeout(REQUEST_DEADLINE_SECONDS + 10, pool=None)
     async with httpx.AsyncClient(base_url=base_url, headers=agent, timeout=timeout, limits=limits) as client:
