@@ -197,6 +197,17 @@ class Running:
             time.sleep(0.05)
         pytest.fail(f"no {fragment!r} {times} time(s) within {timeout} s:\n{self.log}")
 
+    def finish(self, *, timeout: float) -> int:
+        """Wait for the worker to exit on its own (`--once`); its exit code (the test fails if it
+        takes longer than `timeout`)."""
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"the worker did not finish within {timeout} s:\n{self.log}")
+        self._reader.join(timeout=5)
+        return code
+
     def stop(self, signum: int, *, timeout: float = 10) -> int:
         """Send `signum`; the exit code (the test fails if it takes longer than `timeout`)."""
         self.process.send_signal(signum)

@@ -4,7 +4,6 @@ sent again when its lease ends, with the same Message-ID); SIGTERM finishes the 
 exits 0; several workers on PostgreSQL send each of 1,000 messages exactly once."""
 
 import signal
-import subprocess
 import threading
 from collections import Counter
 from datetime import datetime
@@ -12,10 +11,9 @@ from datetime import datetime
 import pytest
 
 from app.core.clock import utcnow
-from app.core.config import BACKEND_DIR
 from tests.databases import is_postgres
 from tests.smtp import Recorder, smtp_server, users_with_invitations
-from tests.worker.conftest import WORKER, Running, rows, worker_env
+from tests.worker.conftest import Running, rows
 
 
 def outbox(url: str) -> dict[int, tuple[str, int, datetime]]:
@@ -96,20 +94,10 @@ def test_several_workers_send_each_message_exactly_once(migrated: str) -> None:
     # Each message takes the server a few ms, so that the workers overlap rather than one of them
     # draining the outbox before the others have started.
     with smtp_server(Recorder(data_delay=0.003)) as server:
-        env = worker_env(migrated, WORKER_BATCH_SIZE="25", **server.env())
-        workers = [
-            subprocess.Popen(
-                [WORKER, "--once"],
-                cwd=BACKEND_DIR,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(3)
-        ]
-        logs = [process.communicate(timeout=300)[1] for process in workers]
-    assert [process.returncode for process in workers] == [0, 0, 0], logs
+        workers = [Running(migrated, "--once", WORKER_BATCH_SIZE="25", **server.env()) for _ in range(3)]
+        codes = [worker.finish(timeout=300) for worker in workers]
+        logs = [worker.log for worker in workers]
+    assert codes == [0, 0, 0], logs
     received = Counter(item.message_id for item in server.received)
     assert len(server.received) == 1000
     assert set(received.values()) == {1}  # never twice

@@ -2,23 +2,19 @@
 outage, and several workers (replicas, PostgreSQL) never record the same event twice."""
 
 import signal
-import subprocess
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 
 from app.core.clock import utcnow
-from app.core.config import BACKEND_DIR
 from tests.databases import is_postgres
 from tests.worker.conftest import (
-    WORKER,
     Running,
     add_policy,
     create_tickets,
     rows,
     run,
-    worker_env,
 )
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:9/nowhere"
@@ -57,20 +53,10 @@ def test_several_workers_never_record_an_event_twice(migrated: str, monkeypatch:
     ids = create_tickets(migrated, 300, at=utcnow() - timedelta(hours=2), monkeypatch=monkeypatch)
     versions = dict(rows(migrated, "SELECT id, version FROM tickets"))
 
-    env = worker_env(migrated, WORKER_BATCH_SIZE="10")
-    workers = [
-        subprocess.Popen(
-            [WORKER, "--once"],
-            cwd=BACKEND_DIR,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    logs = [process.communicate(timeout=180)[1] for process in workers]
-    assert [process.returncode for process in workers] == [0, 0, 0], logs
+    workers = [Running(migrated, "--once", WORKER_BATCH_SIZE="10") for _ in range(3)]
+    codes = [worker.finish(timeout=180) for worker in workers]
+    logs = [worker.log for worker in workers]
+    assert codes == [0, 0, 0], logs
 
     events = rows(
         migrated,
